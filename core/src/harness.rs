@@ -1,0 +1,692 @@
+//! Harness functions shared by the fuzz targets (`fuzz/`), the property tests and the corpus
+//! replay test. Each takes arbitrary input, drives the real code, and panics only when an
+//! invariant breaks — which is exactly what a fuzzer or proptest should report.
+//!
+//! Built with the `fuzzing` feature (and in this crate's own tests).
+
+use crate::download::{judge_end, judge_head, parse_content_range, EndVerdict, HeadVerdict};
+use crate::reply::{parse_envelope, parse_export_reply};
+use crate::wire::{DatabaseInfo, ExportRequestBody};
+use crate::{
+    AccountId, ApiBase, ApiToken, Compatibility, Config, Contents, DatabaseId, DumpOptions, Error,
+    Event, Export, Input, Job, Machine, Output, RequestId, TransportFailure,
+};
+use std::time::{Duration, Instant};
+
+/// A little cursor over fuzz bytes; returns zeros once exhausted.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from(self.u8()) << 8 | u16::from(self.u8())
+    }
+    fn take(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.0.len());
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// `reply` target: arbitrary status, headers and body through the reply parsers.
+pub fn fuzz_reply(data: &[u8]) {
+    let mut b = Bytes(data);
+    let status = 100 + b.u16() % 500;
+    let mut headers = http::HeaderMap::new();
+    for _ in 0..(b.u8() % 4) {
+        let (name, value) = match b.u8() % 5 {
+            0 => ("retry-after", b.take(12).to_vec()),
+            1 => ("content-type", b.take(20).to_vec()),
+            2 => ("cf-mitigated", b"challenge".to_vec()),
+            3 => ("date", b"Wed, 25 Nov 2026 03:00:00 GMT".to_vec()),
+            _ => ("content-range", b.take(24).to_vec()),
+        };
+        if let Ok(v) = http::HeaderValue::from_bytes(&value) {
+            headers.append(name, v);
+        }
+    }
+    let limit = 64 + usize::from(b.u16());
+    let body = b.0;
+    let _ = parse_export_reply(status, &headers, body, limit);
+    let _ = parse_envelope::<DatabaseInfo>(status, &headers, body, limit);
+    let _ = crate::reply::retry_after(&headers);
+    if let Some(cr) = headers.get("content-range").and_then(|v| v.to_str().ok()) {
+        let _ = parse_content_range(cr);
+    }
+}
+
+/// `request` target: arbitrary ids, options and bookmarks → a clear error, or a valid request
+/// whose JSON body round-trips.
+pub fn fuzz_request(data: &[u8]) {
+    let mut b = Bytes(data);
+    let take_str =
+        |b: &mut Bytes<'_>, n: u8| String::from_utf8_lossy(b.take(usize::from(n))).into_owned();
+    let n = b.u8() % 40;
+    let account = take_str(&mut b, n);
+    let n = b.u8() % 40;
+    let database = take_str(&mut b, n);
+    let contents = match b.u8() % 3 {
+        0 => Contents::SchemaAndData,
+        1 => Contents::SchemaOnly,
+        _ => Contents::DataOnly,
+    };
+    let compatibility = match b.u8() % 3 {
+        0 => None,
+        1 => Some(Compatibility::D1),
+        _ => Some(Compatibility::Sqlite3CliOnly),
+    };
+    let tables = (0..b.u8() % 4)
+        .map(|_| {
+            let n = b.u8() % 12;
+            take_str(&mut b, n)
+        })
+        .collect();
+    let n = b.u8() % 30;
+    let bookmark = take_str(&mut b, n);
+    let options = DumpOptions {
+        contents,
+        tables,
+        compatibility,
+    };
+    let (Ok(account), Ok(database)) = (AccountId::new(&account), DatabaseId::new(&database)) else {
+        return;
+    };
+    let job = Job {
+        account,
+        database,
+        options: options.clone(),
+    };
+    let Ok(token) = ApiToken::new("fuzz-token") else {
+        return;
+    };
+    let config = Config::new(ApiBase::default(), token);
+    let now = Instant::now();
+    let Ok(mut export) = Export::new(config, job.clone(), now) else {
+        assert!(options.validate().is_err(), "valid options refused");
+        return;
+    };
+    let Output::Send { request, .. } = export.poll_output() else {
+        panic!("the first output is not a request");
+    };
+    assert_request(&request, &job, None);
+    let bookmark = (!bookmark.is_empty()).then_some(bookmark);
+    let body = crate::export_body(&job, bookmark.as_deref());
+    let parsed: ExportRequestBody = serde_json::from_slice(&body).expect("body is JSON");
+    assert_eq!(parsed.current_bookmark, bookmark);
+    assert_eq!(parsed.dump_options, job.options.to_wire());
+}
+
+fn assert_request(request: &http::Request<Vec<u8>>, job: &Job, bookmark: Option<&str>) {
+    assert_eq!(request.method(), http::Method::POST);
+    let path = request.uri().path();
+    assert_eq!(
+        path,
+        format!(
+            "/client/v4/accounts/{}/d1/database/{}/export",
+            job.account, job.database
+        )
+    );
+    assert!(request.headers().contains_key(http::header::AUTHORIZATION));
+    let body: ExportRequestBody = serde_json::from_slice(request.body()).expect("body is JSON");
+    assert_eq!(body.output_format, "polling");
+    assert_eq!(
+        body.dump_options,
+        job.options.to_wire(),
+        "dump_options changed"
+    );
+    assert_eq!(
+        body.current_bookmark.as_deref(),
+        bookmark,
+        "bookmark not passed through"
+    );
+}
+
+/// `download` target: arbitrary heads and byte counts never make a short file complete.
+pub fn fuzz_download(data: &[u8]) {
+    let mut b = Bytes(data);
+    let requested = u64::from(b.u16());
+    let status = http::StatusCode::from_u16(100 + b.u16() % 500).unwrap_or(http::StatusCode::OK);
+    let mut headers = http::HeaderMap::new();
+    if b.u8() % 2 == 0 {
+        headers.insert(http::header::CONTENT_LENGTH, u64::from(b.u16()).into());
+    }
+    if b.u8() % 2 == 0 {
+        let n = usize::from(b.u8() % 30);
+        if let Ok(v) = http::HeaderValue::from_bytes(b.take(n)) {
+            headers.insert(http::header::CONTENT_RANGE, v);
+        }
+    }
+    let received = u64::from(b.u16());
+    match judge_head(status, &headers, requested) {
+        HeadVerdict::Write { start_at, total } => {
+            assert!(start_at == 0 || start_at == requested);
+            if let EndVerdict::Whole(n) = judge_end(start_at, received, total) {
+                assert_eq!(n, start_at + received);
+                if let Some(t) = total {
+                    assert_eq!(n, t, "a short or long file judged whole");
+                }
+            }
+        }
+        HeadVerdict::AlreadyWhole => assert!(requested > 0),
+        _ => {}
+    }
+    // And through the machine.
+    run_script(&actions_from_bytes(data));
+}
+
+/// One thing the simulated world does when the machine asks it to act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// An API reply "still running" (status form 0: HTTP 202 active, 1: 200 active, 2: no
+    /// status), held open `held_ms` by the service, with some log lines.
+    Running {
+        /// How "running" is said.
+        form: u8,
+        /// How long the service held the poll.
+        held_ms: u16,
+        /// Log lines to send.
+        parts: u8,
+        /// Send a different bookmark than before (a misbehaving service).
+        other_bookmark: bool,
+    },
+    /// An API reply "complete" with a signed URL.
+    Complete,
+    /// One of the failure replies (index into a fixed table of realistic shapes).
+    Failure(u8),
+    /// A 429 with a Retry-After of this many seconds (0: none).
+    Throttled(u8),
+    /// A raw reply with this status and these body bytes.
+    Raw(u16, Vec<u8>),
+    /// The transport fails.
+    Transport(u8),
+    /// A download head of this kind (index into a fixed table).
+    Head(u8),
+    /// Deliver this share (in 1/255) of the remaining bytes, then end cleanly or break.
+    Body {
+        /// Share of the remaining file.
+        share: u8,
+        /// End cleanly (else the connection breaks).
+        clean: bool,
+    },
+    /// Time passes before the next input.
+    Sleep(u16),
+    /// The caller cancels.
+    Cancel,
+    /// A stale or wrong input is fed (must be refused, changing nothing).
+    Stale,
+}
+
+/// Decodes fuzz bytes into a script of actions.
+pub fn actions_from_bytes(data: &[u8]) -> Vec<Action> {
+    let mut b = Bytes(data);
+    let mut out = Vec::new();
+    while !b.is_empty() && out.len() < 256 {
+        let action = match b.u8() % 12 {
+            0 | 1 => Action::Running {
+                form: b.u8() % 3,
+                held_ms: b.u16() % 3000,
+                parts: b.u8() % 4,
+                other_bookmark: b.u8() == 255,
+            },
+            2 => Action::Complete,
+            3 => Action::Failure(b.u8()),
+            4 => Action::Throttled(b.u8()),
+            5 => {
+                let status = 100 + b.u16() % 500;
+                let n = usize::from(b.u8() % 64);
+                Action::Raw(status, b.take(n).to_vec())
+            }
+            6 => Action::Transport(b.u8()),
+            7 => Action::Head(b.u8()),
+            8 | 9 => Action::Body {
+                share: b.u8(),
+                clean: b.u8() % 3 != 0,
+            },
+            10 => Action::Sleep(b.u16()),
+            _ => {
+                if b.u8() % 8 == 0 {
+                    Action::Cancel
+                } else {
+                    Action::Stale
+                }
+            }
+        };
+        out.push(action);
+    }
+    out
+}
+
+/// The shapes of failure replies the service and proxies really send (spec, Part 2).
+pub const FAILURE_REPLIES: &[(u16, &str)] = &[
+    (
+        401,
+        r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#,
+    ),
+    (
+        403,
+        r#"{"success":false,"errors":[{"code":7403,"message":"The given account is not valid or is not authorized to access this service"}]}"#,
+    ),
+    (
+        404,
+        r#"{"success":false,"errors":[{"code":7404,"message":"Database not found"}]}"#,
+    ),
+    (
+        400,
+        r#"{"success":false,"errors":[{"code":7500,"message":"Currently processing a long-running export. Cannot start a new export until that completes or times out."}]}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"success":false,"error":"cannot export databases with Virtual Tables (fts5)"}}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"status":"error","error":"Export failed: internal","messages":["Generating x.sql"]}}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"status":"error","error":"Export job not found or cancelled for this bookmark"}}"#,
+    ),
+    (
+        502,
+        "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
+    ),
+    (
+        500,
+        r#"{"success":false,"errors":[{"code":7500,"message":"Internal error"}]}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"status":"exporting-soon","at_bookmark":"bm-1"}}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"status":"complete","at_bookmark":"bm-1","result":{"filename":"f.sql"}}}"#,
+    ),
+    (200, r#"{"success":tr"#),
+];
+
+/// The file the simulated download server holds.
+const FILE_LEN: u64 = 10_000;
+
+/// What a simulated run did, for tests to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The end result, if the run ended.
+    pub result: Option<Result<crate::Outcome, Error>>,
+    /// API requests sent.
+    pub api_requests: u32,
+    /// Download requests sent.
+    pub downloads: u32,
+    /// Virtual time from start to end.
+    pub elapsed: Duration,
+}
+
+/// `machine` target and the property test: runs the export machine through a script, with a
+/// virtual clock, checking the invariants after every step. Always ends.
+pub fn run_script(script: &[Action]) -> RunReport {
+    let start = Instant::now();
+    let mut now = start;
+    let mut config = Config::new(
+        ApiBase::new("https://api.test/client/v4").expect("valid base"),
+        ApiToken::new("tok").expect("valid token"),
+    );
+    config.deadline = Duration::from_secs(600);
+    config.retry.jitter_seed = script.len() as u64;
+    let min_interval = config.pacing.min_interval;
+    let max_gap = config.pacing.max_gap;
+    let max_attempts = config.retry.max_attempts;
+    let deadline = start + config.deadline;
+    let job = Job {
+        account: AccountId::new("0123456789abcdef0123456789abcdef").expect("valid"),
+        database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd").expect("valid"),
+        options: DumpOptions {
+            contents: Contents::SchemaAndData,
+            tables: vec!["t1".into(), "t\"2".into()],
+            compatibility: None,
+        },
+    };
+    let mut export = Export::new(config, job.clone(), now).expect("valid setup");
+    let mut actions = script.iter();
+    let mut report = RunReport {
+        result: None,
+        api_requests: 0,
+        downloads: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut bookmark: Option<String> = None;
+    let mut served_bookmark = "bm-1".to_owned();
+    let mut last_id: Option<RequestId> = None;
+    let mut earliest_next: Option<Instant> = None;
+    let mut last_poll: Option<(Instant, Instant)> = None; // (sent, replied) of a running reply
+    let mut retry_pending = false;
+    let mut sink_len: u64 = 0;
+    let mut body: Option<(RequestId, u64)> = None; // (id, bytes the server will send)
+    let mut steps = 0u32;
+
+    loop {
+        steps += 1;
+        assert!(steps < 100_000, "the machine does not end");
+        let mut next = || actions.next().cloned();
+        match export.poll_output() {
+            Output::Done(result) => {
+                if let Ok(outcome) = &result {
+                    assert_eq!(outcome.bytes, FILE_LEN, "a short file reported complete");
+                    assert_eq!(sink_len, FILE_LEN, "the sink does not hold the file");
+                }
+                assert!(
+                    now <= deadline + Duration::from_secs(70),
+                    "ran past its deadline"
+                );
+                report.result = Some(result);
+                break;
+            }
+            Output::Event(event) => match event {
+                Event::BookmarkLearned(b) => bookmark = Some(b),
+                Event::ExportRestarted { .. } => bookmark = None,
+                Event::RetryScheduled { attempt, delay, .. } => {
+                    assert!(attempt <= max_attempts, "attempts out of bounds");
+                    earliest_next = Some(now + delay);
+                    retry_pending = true;
+                    if bookmark.is_some() && delay > max_gap {
+                        // Only a server's Retry-After may stretch a running export's gap.
+                        assert!(delay <= Duration::from_secs(120));
+                    }
+                }
+                _ => {}
+            },
+            Output::WaitUntil(at) => {
+                assert!(at > now || at >= deadline, "a wait that is already over");
+                now = at.max(now);
+                export
+                    .handle_input(now, Input::Tick)
+                    .expect("tick accepted");
+            }
+            Output::Send { id, request } => {
+                assert!(now < deadline, "a request after the deadline");
+                assert!(last_id.is_none_or(|l| id > l), "request ids not increasing");
+                last_id = Some(id);
+                if let Some(at) = earliest_next.take() {
+                    assert!(now >= at, "a retry before its time");
+                }
+                if let Some((sent, replied)) = last_poll.take() {
+                    if !retry_pending {
+                        assert!(now >= replied.max(sent + min_interval), "polled too soon");
+                    }
+                }
+                retry_pending = false;
+                assert_request(&request, &job, bookmark.as_deref());
+                assert_eq!(
+                    request.uri().host(),
+                    Some("api.test"),
+                    "token sent off the API base"
+                );
+                report.api_requests += 1;
+                let sent = now;
+                let Some(action) = next() else {
+                    export
+                        .handle_input(now, Input::Cancel)
+                        .expect("cancel accepted");
+                    continue;
+                };
+                let reply = |status: u16, body: String| {
+                    http::Response::builder()
+                        .status(status)
+                        .body(body.into_bytes())
+                        .expect("valid response")
+                };
+                let response = match action {
+                    Action::Running {
+                        form,
+                        held_ms,
+                        parts,
+                        other_bookmark,
+                    } => {
+                        now += Duration::from_millis(u64::from(held_ms));
+                        if other_bookmark {
+                            served_bookmark.push('x');
+                        }
+                        let status = match form {
+                            0 => r#","status":"active""#,
+                            1 => r#","status":"active""#,
+                            _ => "",
+                        };
+                        let lines: Vec<String> = (0..parts)
+                            .map(|p| format!("\"Uploaded part {}\"", 3 - p))
+                            .collect();
+                        let body = format!(
+                            r#"{{"success":true,"errors":[],"messages":[],"result":{{"at_bookmark":"{served_bookmark}"{status},"type":"export","messages":[{}],"extra":{{"x":1}}}}}}"#,
+                            lines.join(",")
+                        );
+                        last_poll = Some((sent, now));
+                        reply(if form == 0 { 202 } else { 200 }, body)
+                    }
+                    Action::Complete => reply(
+                        200,
+                        format!(
+                            r#"{{"success":true,"result":{{"at_bookmark":"{served_bookmark}","status":"complete","type":"export","result":{{"filename":"db.sql","signed_url":"https://bucket.test/db.sql?X-Amz-Signature=abc"}}}}}}"#
+                        ),
+                    ),
+                    Action::Failure(i) => {
+                        let (status, body) =
+                            FAILURE_REPLIES[usize::from(i) % FAILURE_REPLIES.len()];
+                        reply(status, body.to_owned())
+                    }
+                    Action::Throttled(secs) => {
+                        let mut r = reply(429, "{}".to_owned());
+                        if secs > 0 {
+                            r.headers_mut()
+                                .insert(http::header::RETRY_AFTER, u64::from(secs).into());
+                        }
+                        r
+                    }
+                    Action::Raw(status, body) => http::Response::builder()
+                        .status(status)
+                        .body(body)
+                        .expect("valid response"),
+                    Action::Sleep(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        export
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: TransportFailure::Timeout,
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                    Action::Cancel => {
+                        export
+                            .handle_input(now, Input::Cancel)
+                            .expect("cancel accepted");
+                        continue;
+                    }
+                    Action::Stale => {
+                        let stale = RequestId(id.0.wrapping_sub(1));
+                        let err = export.handle_input(
+                            now,
+                            Input::Failed {
+                                id: stale,
+                                failure: TransportFailure::Reset,
+                            },
+                        );
+                        assert!(err.is_err(), "a stale reply was taken");
+                        let err = export.handle_input(now, Input::DownloadEnded { id, written: 1 });
+                        assert!(err.is_err(), "a download input was taken for a poll");
+                        export
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: TransportFailure::Connect,
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                    other => {
+                        let failure = transport(match other {
+                            Action::Transport(k) => k,
+                            _ => 0,
+                        });
+                        export
+                            .handle_input(now, Input::Failed { id, failure })
+                            .expect("failure accepted");
+                        continue;
+                    }
+                };
+                export
+                    .handle_input(now, Input::Reply { id, response })
+                    .expect("reply accepted");
+            }
+            Output::Download { id, request } => {
+                assert!(now < deadline, "a download after the deadline");
+                assert!(
+                    !request.headers().contains_key(http::header::AUTHORIZATION),
+                    "the download carries the token"
+                );
+                if let Some(at) = earliest_next.take() {
+                    assert!(now >= at, "a retry before its time");
+                }
+                retry_pending = false;
+                report.downloads += 1;
+                let from: u64 = request
+                    .headers()
+                    .get(http::header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes="))
+                    .and_then(|v| v.trim_end_matches('-').parse().ok())
+                    .unwrap_or(0);
+                assert!(
+                    from == 0 || from == sink_len,
+                    "resumed from the wrong place"
+                );
+                let head = |status: u16, pairs: &[(&str, String)]| {
+                    let mut r = http::Response::builder().status(status);
+                    for (k, v) in pairs {
+                        r = r.header(*k, v);
+                    }
+                    r.body(()).expect("valid head")
+                };
+                let kind = match next() {
+                    Some(Action::Head(k)) => k % 8,
+                    Some(Action::Body { .. } | Action::Running { .. } | Action::Complete) => 0,
+                    Some(Action::Cancel) | None => {
+                        export
+                            .handle_input(now, Input::Cancel)
+                            .expect("cancel accepted");
+                        continue;
+                    }
+                    Some(Action::Sleep(ms)) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        7
+                    }
+                    Some(_) => 7,
+                };
+                let head = match kind {
+                    // Honours Range (206 when resuming).
+                    0 | 1 if from > 0 => head(
+                        206,
+                        &[
+                            (
+                                "content-range",
+                                format!("bytes {from}-{}/{FILE_LEN}", FILE_LEN - 1),
+                            ),
+                            ("content-length", (FILE_LEN - from).to_string()),
+                        ],
+                    ),
+                    0 | 1 => head(200, &[("content-length", FILE_LEN.to_string())]),
+                    // Ignores Range.
+                    2 => head(200, &[("content-length", FILE_LEN.to_string())]),
+                    3 => head(403, &[]),
+                    4 => head(503, &[]),
+                    5 => head(404, &[]),
+                    6 => head(206, &[("content-range", "bytes 1-2/3".to_owned())]),
+                    _ => {
+                        export
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: TransportFailure::Reset,
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                };
+                let will_send = match kind {
+                    0 | 1 if from > 0 => FILE_LEN - from,
+                    0..=2 => FILE_LEN,
+                    _ => 0,
+                };
+                body = Some((id, will_send));
+                export
+                    .handle_input(now, Input::DownloadHead { id, head })
+                    .expect("head accepted");
+            }
+            Output::WriteBody { id, start_at } => {
+                let Some((body_id, available)) = body.take() else {
+                    panic!("WriteBody without a download head");
+                };
+                assert_eq!(id, body_id, "WriteBody for another download");
+                assert!(
+                    start_at == 0 || start_at == sink_len,
+                    "a gap or overlap in the sink"
+                );
+                sink_len = start_at;
+                let (share, clean) = match next() {
+                    Some(Action::Body { share, clean }) => (share, clean),
+                    Some(Action::Cancel) => {
+                        export
+                            .handle_input(now, Input::Cancel)
+                            .expect("cancel accepted");
+                        continue;
+                    }
+                    Some(_) => (255, true),
+                    None => (255, true),
+                };
+                let written = available * u64::from(share) / 255;
+                sink_len += written;
+                export
+                    .handle_input(now, Input::DownloadProgress { id, written })
+                    .expect("progress accepted");
+                let input = if clean {
+                    Input::DownloadEnded { id, written }
+                } else {
+                    Input::DownloadFailed {
+                        id,
+                        written,
+                        failure: TransportFailure::Reset,
+                    }
+                };
+                export.handle_input(now, input).expect("end accepted");
+            }
+        }
+    }
+    report.elapsed = now - start;
+    report
+}
+
+fn transport(k: u8) -> TransportFailure {
+    match k % 5 {
+        0 => TransportFailure::Connect,
+        1 => TransportFailure::Timeout,
+        2 => TransportFailure::Reset,
+        3 => TransportFailure::BodyTooLarge,
+        _ => TransportFailure::Other,
+    }
+}

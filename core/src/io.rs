@@ -1,0 +1,192 @@
+//! The one input type and the one output type every machine of this crate speaks, and the
+//! [`Machine`] trait a driver loops over.
+
+use crate::error::{Error, TransportFailure};
+use crate::event::Event;
+use std::fmt;
+use std::time::Instant;
+
+/// Pairs a reply with the request it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The id's number (unique within one machine, increasing).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What the machine wants done next.
+#[derive(Debug)]
+pub enum Output<T> {
+    /// Send this API request; feed back [`Input::Reply`] or [`Input::Failed`]. Read at most
+    /// [`Machine::reply_limit`] + 1 body bytes.
+    Send {
+        /// The request's id.
+        id: RequestId,
+        /// The request, token included.
+        request: http::Request<Vec<u8>>,
+    },
+    /// Send this download request (no `Authorization`); feed back [`Input::DownloadHead`] with
+    /// the response head, or [`Input::Failed`]. Keep the body until told what to do with it.
+    Download {
+        /// The request's id.
+        id: RequestId,
+        /// The GET of the signed URL. Its URI is a credential: do not log it.
+        request: http::Request<()>,
+    },
+    /// Stream the body of download `id` into the sink, placing its first byte at `start_at`
+    /// (truncate the sink there first). Feed [`Input::DownloadProgress`] as bytes are written,
+    /// then [`Input::DownloadEnded`] or [`Input::DownloadFailed`]. Any other output after a
+    /// [`Input::DownloadHead`] means: drop that response unread.
+    WriteBody {
+        /// The download's id.
+        id: RequestId,
+        /// Where the body's first byte goes.
+        start_at: u64,
+    },
+    /// Nothing to do before this instant; then feed [`Input::Tick`].
+    WaitUntil(Instant),
+    /// Tell the caller.
+    Event(Event),
+    /// The end. Further calls return the same again.
+    Done(Result<T, Error>),
+}
+
+/// What happened, fed to [`Machine::handle_input`] with the time it happened.
+#[derive(Debug)]
+pub enum Input {
+    /// The reply to an API request (body read up to the cap).
+    Reply {
+        /// The request's id.
+        id: RequestId,
+        /// The reply.
+        response: http::Response<Vec<u8>>,
+    },
+    /// A request got no reply (or a download no head).
+    Failed {
+        /// The request's id.
+        id: RequestId,
+        /// How it failed.
+        failure: TransportFailure,
+    },
+    /// Time passed (after [`Output::WaitUntil`]).
+    Tick,
+    /// The head of a download response.
+    DownloadHead {
+        /// The download's id.
+        id: RequestId,
+        /// Status and headers; the body stays with the driver.
+        head: http::Response<()>,
+    },
+    /// Bytes of the current body written to the sink so far.
+    DownloadProgress {
+        /// The download's id.
+        id: RequestId,
+        /// Bytes of this body written so far.
+        written: u64,
+    },
+    /// The body ended cleanly.
+    DownloadEnded {
+        /// The download's id.
+        id: RequestId,
+        /// Bytes of this body written to the sink.
+        written: u64,
+    },
+    /// The body broke off.
+    DownloadFailed {
+        /// The download's id.
+        id: RequestId,
+        /// Bytes of this body written to the sink before it broke.
+        written: u64,
+        /// How it broke.
+        failure: TransportFailure,
+    },
+    /// The caller gives up: the machine ends with [`Error::Cancelled`].
+    Cancel,
+}
+
+impl Input {
+    /// The request id the input answers, if any.
+    pub fn id(&self) -> Option<RequestId> {
+        match self {
+            Self::Reply { id, .. }
+            | Self::Failed { id, .. }
+            | Self::DownloadHead { id, .. }
+            | Self::DownloadProgress { id, .. }
+            | Self::DownloadEnded { id, .. }
+            | Self::DownloadFailed { id, .. } => Some(*id),
+            Self::Tick | Self::Cancel => None,
+        }
+    }
+}
+
+/// An input the machine cannot take: a bug in the caller, never a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    /// The input answers a request that is not the one outstanding (stale or unknown id).
+    UnexpectedId {
+        /// The id the input carried.
+        got: RequestId,
+        /// The id outstanding, if any.
+        outstanding: Option<RequestId>,
+    },
+    /// The input does not fit the machine's state (a download input to a poll, say).
+    WrongInput {
+        /// What was fed.
+        input: &'static str,
+        /// The state it was fed in.
+        state: &'static str,
+    },
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnexpectedId { got, outstanding } => match outstanding {
+                Some(o) => write!(f, "input for request {got}, but {o} is outstanding"),
+                None => write!(f, "input for request {got}, but no request is outstanding"),
+            },
+            Self::WrongInput { input, state } => {
+                write!(f, "input {input} does not fit state {state}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// A sans-IO machine: a driver loops `poll_output` → do it → `handle_input`.
+pub trait Machine {
+    /// What a successful run returns.
+    type Outcome;
+
+    /// The next thing to do. Events come first; [`Output::Done`] ends the run.
+    fn poll_output(&mut self) -> Output<Self::Outcome>;
+
+    /// Feed what happened, with the time it happened (never read from a clock here).
+    fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError>;
+
+    /// The largest API reply body accepted; read at most one byte more.
+    fn reply_limit(&self) -> usize;
+}
+
+pub(crate) fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::Reply { .. } => "Reply",
+        Input::Failed { .. } => "Failed",
+        Input::Tick => "Tick",
+        Input::DownloadHead { .. } => "DownloadHead",
+        Input::DownloadProgress { .. } => "DownloadProgress",
+        Input::DownloadEnded { .. } => "DownloadEnded",
+        Input::DownloadFailed { .. } => "DownloadFailed",
+        Input::Cancel => "Cancel",
+    }
+}

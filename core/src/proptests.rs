@@ -1,0 +1,131 @@
+//! The model-based property test and the fuzz-corpus replay, over the same harness functions
+//! the fuzz targets call. With `CI` set, the machine property runs at least 10,000 cases.
+
+use crate::harness::{self, Action};
+use proptest::prelude::*;
+
+fn cases(default: u32) -> u32 {
+    if std::env::var_os("CI").is_some() {
+        10_000.max(default)
+    } else {
+        default
+    }
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        6 => (0u8..3, 0u16..3000, 0u8..4, prop::bool::weighted(0.02)).prop_map(
+            |(form, held_ms, parts, other_bookmark)| Action::Running { form, held_ms, parts, other_bookmark }
+        ),
+        2 => Just(Action::Complete),
+        2 => any::<u8>().prop_map(Action::Failure),
+        1 => any::<u8>().prop_map(Action::Throttled),
+        1 => (100u16..600, prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(s, b)| Action::Raw(s, b)),
+        2 => any::<u8>().prop_map(Action::Transport),
+        3 => any::<u8>().prop_map(Action::Head),
+        4 => (any::<u8>(), prop::bool::weighted(0.7)).prop_map(|(share, clean)| Action::Body { share, clean }),
+        1 => any::<u16>().prop_map(Action::Sleep),
+        1 => Just(Action::Stale),
+        1 => prop::bool::weighted(0.1).prop_map(|c| if c { Action::Cancel } else { Action::Stale }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
+
+    /// Arbitrary sequences of replies, held replies, timeouts, transport failures, heads and
+    /// bodies: every invariant of `run_script` holds after every step, and every run ends.
+    #[test]
+    fn machine_invariants(script in prop::collection::vec(action(), 0..60)) {
+        let report = harness::run_script(&script);
+        prop_assert!(report.result.is_some());
+    }
+
+    /// The reply parser never panics on arbitrary bytes.
+    #[test]
+    fn reply_never_panics(data in prop::collection::vec(any::<u8>(), 0..400)) {
+        harness::fuzz_reply(&data);
+    }
+
+    /// Requests: a clear error or a valid, round-tripping request.
+    #[test]
+    fn request_round_trips(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        harness::fuzz_request(&data);
+    }
+
+    /// Downloads: a short or inconsistent file is never complete.
+    #[test]
+    fn download_never_short(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        harness::fuzz_download(&data);
+    }
+}
+
+/// A well-behaved service: the run completes with exactly the file.
+#[test]
+fn happy_script_completes() {
+    let script = [
+        Action::Running {
+            form: 0,
+            held_ms: 0,
+            parts: 2,
+            other_bookmark: false,
+        },
+        Action::Running {
+            form: 2,
+            held_ms: 1500,
+            parts: 1,
+            other_bookmark: false,
+        },
+        Action::Complete,
+        Action::Head(0),
+        Action::Body {
+            share: 100,
+            clean: false,
+        },
+        Action::Head(0),
+        Action::Body {
+            share: 255,
+            clean: true,
+        },
+    ];
+    let report = harness::run_script(&script);
+    let outcome = report.result.expect("ended").expect("completed");
+    assert_eq!(outcome.bytes, 10_000);
+    assert_eq!(outcome.bookmark.as_deref(), Some("bm-1"));
+    assert_eq!(report.api_requests, 3);
+    assert_eq!(report.downloads, 2);
+}
+
+/// Replays every checked-in fuzz corpus file and crash artifact through its harness
+/// (as rustls does), so a regression fails `cargo test` without cargo-fuzz.
+#[test]
+fn replay_fuzz_corpora() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let targets: [(&str, fn(&[u8])); 4] = [
+        ("reply", harness::fuzz_reply),
+        ("request", harness::fuzz_request),
+        ("download", harness::fuzz_download),
+        ("machine", |d| {
+            harness::run_script(&harness::actions_from_bytes(d));
+        }),
+    ];
+    let mut replayed = 0;
+    for (name, run) in targets {
+        for dir in [
+            root.join("corpus").join(name),
+            root.join("regressions").join(name),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let data = std::fs::read(entry.path()).expect("readable corpus file");
+                run(&data);
+                replayed += 1;
+            }
+        }
+    }
+    if root.join("corpus").exists() {
+        assert!(replayed > 0, "the corpora are empty");
+    }
+}

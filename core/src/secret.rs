@@ -1,0 +1,143 @@
+//! Credentials: the API token and the signed download URL. Neither is ever shown by `Debug`
+//! or `Display`; the token is only ever placed on requests to the API base.
+
+use std::fmt;
+
+/// The Cloudflare API token, sent as `Authorization: Bearer …` to the API base only.
+///
+/// `Debug` prints `ApiToken(<redacted>)`; there is no `Display`.
+///
+/// ```
+/// let token = d1_export_core::ApiToken::new("s3cr3t").unwrap();
+/// assert!(!format!("{token:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidToken {
+    /// The token is empty.
+    Empty,
+    /// The token holds characters that cannot go into an HTTP header (control characters).
+    NotAHeaderValue,
+}
+
+impl fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the API token is empty"),
+            Self::NotAHeaderValue => {
+                f.write_str("the API token holds characters not allowed in an HTTP header")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidToken {}
+
+impl ApiToken {
+    /// Wraps a token. Surrounding whitespace (a newline from a file or a pipe) is trimmed.
+    pub fn new(token: &str) -> Result<Self, InvalidToken> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(InvalidToken::Empty);
+        }
+        if !token.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(InvalidToken::NotAHeaderValue);
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// The `Authorization` header value, marked sensitive so `http`'s own `Debug` hides it.
+    pub(crate) fn header_value(&self) -> http::HeaderValue {
+        let mut value = http::HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer"));
+        value.set_sensitive(true);
+        value
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// A presigned download URL: a credential for one hour. `Debug` and `Display` show the scheme,
+/// host and path, never the query (which holds the signature).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedUrl(http::Uri);
+
+impl SignedUrl {
+    /// Parses a signed URL; only `https`, or `http` to a loopback host, is accepted.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| "the signed URL is not a valid URL".to_owned())?;
+        let host = uri
+            .host()
+            .ok_or_else(|| "the signed URL has no host".to_owned())?;
+        match uri.scheme_str() {
+            Some("https") => Ok(Self(uri)),
+            Some("http") if crate::config::is_loopback_host(host) => Ok(Self(uri)),
+            Some("http") => Err("the signed URL is plain http to a non-loopback host".to_owned()),
+            _ => Err("the signed URL is not an http(s) URL".to_owned()),
+        }
+    }
+
+    /// The full URL (with its signature). Handle with care: do not log it.
+    pub fn expose(&self) -> &http::Uri {
+        &self.0
+    }
+
+    /// The URL without its query string, safe to show.
+    pub fn redacted(&self) -> String {
+        let scheme = self.0.scheme_str().unwrap_or("https");
+        let authority = self.0.authority().map(|a| a.as_str()).unwrap_or("");
+        let query = if self.0.query().is_some() { "?…" } else { "" };
+        format!("{scheme}://{authority}{}{query}", self.0.path())
+    }
+}
+
+impl fmt::Debug for SignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignedUrl({:?})", self.redacted())
+    }
+}
+
+impl fmt::Display for SignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hidden() {
+        let t = ApiToken::new(" abc123XYZ\n").unwrap();
+        assert_eq!(format!("{t:?}"), "ApiToken(<redacted>)");
+        let v = t.header_value();
+        assert!(v.is_sensitive());
+        assert_eq!(v.to_str().unwrap(), "Bearer abc123XYZ");
+        assert!(!format!("{v:?}").contains("abc123"));
+        assert_eq!(ApiToken::new("  "), Err(InvalidToken::Empty));
+        assert_eq!(ApiToken::new("a\rb"), Err(InvalidToken::NotAHeaderValue));
+    }
+
+    #[test]
+    fn signed_url_hidden() {
+        let u =
+            SignedUrl::parse("https://bucket.example/x/db.sql?X-Amz-Signature=deadbeef").unwrap();
+        let shown = format!("{u:?} {u}");
+        assert!(!shown.contains("deadbeef"), "{shown}");
+        assert!(shown.contains("bucket.example/x/db.sql"));
+        assert!(SignedUrl::parse("http://evil.example/a?sig=1").is_err());
+        assert!(SignedUrl::parse("http://127.0.0.1:9/a?sig=1").is_ok());
+        assert!(SignedUrl::parse("ftp://127.0.0.1/a").is_err());
+        assert!(SignedUrl::parse("not a url").is_err());
+    }
+}

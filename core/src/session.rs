@@ -1,0 +1,113 @@
+//! What every machine shares: the time it was last told, its deadline, request ids, the retry
+//! counter and back-off, and the queue of events and the final result.
+
+use crate::config::RetryPolicy;
+use crate::error::{Error, Transient};
+use crate::event::Event;
+use crate::io::{Output, RequestId};
+use crate::retry::{ceiling, Jitter};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub(crate) struct Session<T> {
+    /// The latest time fed in (never earlier than before).
+    pub(crate) now: Instant,
+    pub(crate) deadline: Instant,
+    next_id: u64,
+    jitter: Jitter,
+    retry: RetryPolicy,
+    /// Failed attempts of the current request.
+    pub(crate) failures: u32,
+    events: VecDeque<Event>,
+    pub(crate) done: Option<Result<T, Error>>,
+}
+
+impl<T: Clone> Session<T> {
+    pub(crate) fn new(now: Instant, deadline: Duration, retry: RetryPolicy) -> Self {
+        Self {
+            now,
+            deadline: now.checked_add(deadline).unwrap_or(now),
+            next_id: 0,
+            jitter: Jitter::new(retry.jitter_seed),
+            retry,
+            failures: 0,
+            events: VecDeque::new(),
+            done: None,
+        }
+    }
+
+    /// Takes the time of an input; ends the run if the deadline has passed.
+    pub(crate) fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if self.done.is_none() && self.now >= self.deadline {
+            self.finish(Err(Error::DeadlineExceeded));
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.is_some()
+    }
+
+    pub(crate) fn new_id(&mut self) -> RequestId {
+        self.next_id += 1;
+        RequestId(self.next_id)
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    pub(crate) fn finish(&mut self, result: Result<T, Error>) {
+        if self.done.is_none() {
+            self.done = Some(result);
+        }
+    }
+
+    /// Queued events first, then the final result (again and again once there).
+    pub(crate) fn poll_queued(&mut self) -> Option<Output<T>> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(Output::Event(e));
+        }
+        self.done.clone().map(Output::Done)
+    }
+
+    /// Pops one queued event, if any.
+    pub(crate) fn pop_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// A wait that never passes the deadline.
+    pub(crate) fn wait_until(&self, at: Instant) -> Output<T> {
+        Output::WaitUntil(at.min(self.deadline))
+    }
+
+    /// Counts a failed attempt. Returns when to try again, or ends the run (and returns
+    /// `None`) once the attempts are spent. `cap` bounds the delay (a running export's
+    /// longest allowed gap between polls); a `Retry-After` is honoured up to its own cap.
+    pub(crate) fn retry(&mut self, reason: Transient, cap: Option<Duration>) -> Option<Instant> {
+        self.failures += 1;
+        if self.failures >= self.retry.max_attempts {
+            self.finish(Err(Error::GaveUp {
+                attempts: self.failures,
+                last: reason,
+            }));
+            return None;
+        }
+        let delay = match &reason {
+            Transient::Throttled {
+                retry_after: Some(after),
+            } => (*after).min(self.retry.max_retry_after),
+            _ => {
+                let backoff = self.jitter.up_to(ceiling(&self.retry, self.failures));
+                cap.map_or(backoff, |c| backoff.min(c))
+            }
+        };
+        self.event(Event::RetryScheduled {
+            attempt: self.failures + 1,
+            delay,
+            reason,
+        });
+        Some(self.now + delay)
+    }
+}
