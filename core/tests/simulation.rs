@@ -1,0 +1,781 @@
+//! Deterministic simulation: scripted services driven through the machine on a virtual clock
+//! (quinn-proto style). No sleeps: hours of protocol time run in microseconds.
+
+use d1_export_core::*;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const DB: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
+const URL: &str = "https://bucket.test/x.sql?X-Amz-Signature=secret";
+
+/// What the scripted world answers to the next request.
+enum Answer {
+    /// An API reply after `held` of server time.
+    Reply(
+        u16,
+        &'static [(&'static str, &'static str)],
+        String,
+        Duration,
+    ),
+    /// No reply.
+    Fail(TransportFailure),
+    /// A download head, then (on WriteBody) `send` body bytes and a clean end or a break.
+    Head(u16, Vec<(&'static str, String)>, u64, bool),
+}
+
+fn active() -> Answer {
+    Answer::Reply(202, &[], r#"{"success":true,"result":{"at_bookmark":"bm","status":"active","messages":["Uploaded part 2","Uploaded part 1","Uploaded part 2"]}}"#.into(), Duration::ZERO)
+}
+fn held(d: Duration) -> Answer {
+    Answer::Reply(
+        202,
+        &[],
+        r#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.into(),
+        d,
+    )
+}
+fn complete() -> Answer {
+    Answer::Reply(
+        200,
+        &[],
+        format!(
+            r#"{{"success":true,"result":{{"at_bookmark":"bm","status":"complete","result":{{"filename":"x.sql","signed_url":"{URL}"}}}}}}"#
+        ),
+        Duration::ZERO,
+    )
+}
+fn api(status: u16, body: &str) -> Answer {
+    Answer::Reply(status, &[], body.to_owned(), Duration::ZERO)
+}
+fn whole(len: u64) -> Answer {
+    Answer::Head(200, vec![("content-length", len.to_string())], len, true)
+}
+
+#[derive(Default)]
+struct Log {
+    sends: Vec<(Instant, http::Request<Vec<u8>>)>,
+    downloads: Vec<(Instant, http::Request<()>)>,
+    events: Vec<Event>,
+    writes: Vec<u64>,
+    sink: u64,
+}
+
+fn config() -> Config {
+    let mut c = Config::new(
+        ApiBase::new("https://api.test/client/v4").unwrap(),
+        ApiToken::new("secret-token").unwrap(),
+    );
+    c.retry.jitter_seed = 42;
+    c
+}
+
+fn job(options: DumpOptions) -> Job {
+    Job {
+        account: AccountId::new(ACCOUNT).unwrap(),
+        database: DatabaseId::new(DB).unwrap(),
+        options,
+    }
+}
+
+/// Runs the machine against the script; returns the result, the log and the virtual end time.
+fn simulate(
+    config: Config,
+    job: Job,
+    script: Vec<Answer>,
+) -> (Result<Outcome, Error>, Log, Duration) {
+    let start = Instant::now();
+    let mut now = start;
+    let mut export = Export::new(config, job, now).unwrap();
+    let mut script: VecDeque<Answer> = script.into();
+    let mut log = Log::default();
+    let mut body: Option<(RequestId, u64, bool)> = None;
+    for _ in 0..100_000 {
+        match export.poll_output() {
+            Output::Done(result) => return (result, log, now - start),
+            Output::Event(e) => log.events.push(e),
+            Output::WaitUntil(at) => {
+                assert!(at >= now);
+                now = at;
+                export.handle_input(now, Input::Tick).unwrap();
+            }
+            Output::Send { id, request } => {
+                log.sends.push((now, request));
+                match script.pop_front().expect("script ran out at a poll") {
+                    Answer::Reply(status, hs, text, held) => {
+                        now += held;
+                        let mut b = http::Response::builder().status(status);
+                        for (k, v) in hs {
+                            b = b.header(*k, *v);
+                        }
+                        let response = b.body(text.into_bytes()).unwrap();
+                        export
+                            .handle_input(now, Input::Reply { id, response })
+                            .unwrap();
+                    }
+                    Answer::Fail(failure) => export
+                        .handle_input(now, Input::Failed { id, failure })
+                        .unwrap(),
+                    Answer::Head(..) => panic!("a download answer to a poll"),
+                }
+            }
+            Output::Download { id, request } => {
+                log.downloads.push((now, request));
+                match script.pop_front().expect("script ran out at a download") {
+                    Answer::Head(status, hs, send, clean) => {
+                        let mut b = http::Response::builder().status(status);
+                        for (k, v) in hs {
+                            b = b.header(k, v);
+                        }
+                        body = Some((id, send, clean));
+                        export
+                            .handle_input(
+                                now,
+                                Input::DownloadHead {
+                                    id,
+                                    head: b.body(()).unwrap(),
+                                },
+                            )
+                            .unwrap();
+                    }
+                    Answer::Fail(failure) => export
+                        .handle_input(now, Input::Failed { id, failure })
+                        .unwrap(),
+                    Answer::Reply(..) => panic!("an API answer to a download"),
+                }
+            }
+            Output::WriteBody { id, start_at } => {
+                let (bid, send, clean) = body.take().expect("a held body");
+                assert_eq!(bid, id);
+                log.writes.push(start_at);
+                log.sink = start_at + send;
+                export
+                    .handle_input(now, Input::DownloadProgress { id, written: send })
+                    .unwrap();
+                let input = if clean {
+                    Input::DownloadEnded { id, written: send }
+                } else {
+                    Input::DownloadFailed {
+                        id,
+                        written: send,
+                        failure: TransportFailure::Reset,
+                    }
+                };
+                export.handle_input(now, input).unwrap();
+            }
+        }
+    }
+    panic!("did not end");
+}
+
+fn body_of(r: &http::Request<Vec<u8>>) -> serde_json::Value {
+    serde_json::from_slice(r.body()).unwrap()
+}
+
+#[test]
+fn happy_path_requests_and_events() {
+    let options = DumpOptions {
+        contents: Contents::SchemaOnly,
+        tables: vec!["users".into()],
+        compatibility: None,
+    };
+    let (result, log, _) = simulate(
+        config(),
+        job(options),
+        vec![active(), active(), complete(), whole(1234)],
+    );
+    let outcome = result.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome {
+            filename: "x.sql".into(),
+            bookmark: Some("bm".into()),
+            bytes: 1234
+        }
+    );
+    assert_eq!(log.sends.len(), 3);
+    for (i, (_, r)) in log.sends.iter().enumerate() {
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(
+            r.uri().to_string(),
+            format!("https://api.test/client/v4/accounts/{ACCOUNT}/d1/database/{DB}/export")
+        );
+        assert_eq!(r.headers()["authorization"], "Bearer secret-token");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let b = body_of(r);
+        assert_eq!(b["output_format"], "polling");
+        assert_eq!(
+            b["dump_options"],
+            serde_json::json!({"no_data": true, "tables": ["users"]})
+        );
+        if i == 0 {
+            assert!(b.get("current_bookmark").is_none());
+        } else {
+            assert_eq!(b["current_bookmark"], "bm");
+        }
+    }
+    let (_, d) = &log.downloads[0];
+    assert!(d.headers().get("authorization").is_none());
+    assert!(d.headers().get("range").is_none());
+    assert_eq!(d.uri().to_string(), URL);
+    // Parts out of order are counted once each.
+    let parts: Vec<_> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PartUploaded { distinct_parts, .. } => Some(*distinct_parts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(parts, [1, 2, 2, 2, 2, 2]);
+    assert!(log.events.contains(&Event::BookmarkLearned("bm".into())));
+    assert!(matches!(log.events.last(), Some(Event::Completed(o)) if o.bytes == 1234));
+}
+
+#[test]
+fn pacing_min_interval_unless_held() {
+    let (_, log, _) = simulate(
+        config(),
+        job(DumpOptions::default()),
+        vec![
+            active(),
+            held(Duration::from_millis(1500)),
+            active(),
+            complete(),
+            whole(1),
+        ],
+    );
+    let t: Vec<_> = log.sends.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        t[1] - t[0],
+        Duration::from_secs(1),
+        "a quick reply waits the minimum interval"
+    );
+    assert_eq!(
+        t[2] - t[1],
+        Duration::from_millis(1500),
+        "a held reply is followed at once"
+    );
+    assert_eq!(t[3] - t[2], Duration::from_secs(1));
+}
+
+#[test]
+fn retry_after_is_honoured_in_both_forms() {
+    let throttled = Answer::Reply(429, &[("retry-after", "7")], "{}".into(), Duration::ZERO);
+    let dated = Answer::Reply(
+        429,
+        &[
+            ("retry-after", "Wed, 25 Nov 2026 03:00:09 GMT"),
+            ("date", "Wed, 25 Nov 2026 03:00:00 GMT"),
+        ],
+        "rate limited".into(),
+        Duration::ZERO,
+    );
+    let (result, log, _) = simulate(
+        config(),
+        job(DumpOptions::default()),
+        vec![throttled, dated, complete(), whole(5)],
+    );
+    assert!(result.is_ok());
+    let t: Vec<_> = log.sends.iter().map(|(t, _)| *t).collect();
+    assert_eq!(t[1] - t[0], Duration::from_secs(7));
+    assert_eq!(t[2] - t[1], Duration::from_secs(9));
+}
+
+#[test]
+fn retry_after_is_capped() {
+    let mut c = config();
+    c.retry.max_retry_after = Duration::from_secs(60);
+    let throttled = Answer::Reply(
+        429,
+        &[("retry-after", "86400")],
+        "{}".into(),
+        Duration::ZERO,
+    );
+    let (_, log, _) = simulate(
+        c,
+        job(DumpOptions::default()),
+        vec![throttled, complete(), whole(5)],
+    );
+    assert_eq!(log.sends[1].0 - log.sends[0].0, Duration::from_secs(60));
+}
+
+#[test]
+fn transient_failures_back_off_with_jitter_then_give_up() {
+    let html = || {
+        Answer::Reply(
+            503,
+            &[("content-type", "text/html")],
+            "<html>503</html>".into(),
+            Duration::ZERO,
+        )
+    };
+    let mut c = config();
+    c.retry.max_attempts = 4;
+    let script = vec![
+        html(),
+        Answer::Fail(TransportFailure::Connect),
+        api(200, "{not json"),
+        html(),
+    ];
+    let (result, log, _) = simulate(c.clone(), job(DumpOptions::default()), script);
+    match result {
+        Err(Error::GaveUp {
+            attempts: 4,
+            last: Transient::NotJson { status: 503, .. },
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log.sends.len(), 4);
+    let delays: Vec<_> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RetryScheduled { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 3);
+    for (i, d) in delays.iter().enumerate() {
+        assert!(
+            *d <= c.retry.initial_backoff * (1 << i),
+            "retry {i} waited {d:?}"
+        );
+    }
+    // Same seed, same delays: deterministic.
+    let script = vec![
+        html(),
+        Answer::Fail(TransportFailure::Connect),
+        api(200, "{not json"),
+        html(),
+    ];
+    let (_, again, _) = simulate(c, job(DumpOptions::default()), script);
+    let again: Vec<_> = again
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RetryScheduled { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays, again, "same seed, same jitter");
+    assert!(delays.windows(2).any(|w| w[0] != w[1]), "jitter varies");
+}
+
+#[test]
+fn a_running_export_is_never_left_unpolled_for_long() {
+    let mut c = config();
+    c.retry.max_backoff = Duration::from_secs(600);
+    c.retry.max_attempts = 10;
+    let mut script = vec![active()];
+    script.extend((0..8).map(|_| Answer::Fail(TransportFailure::Timeout)));
+    script.extend([complete(), whole(3)]);
+    let (result, log, _) = simulate(c.clone(), job(DumpOptions::default()), script);
+    assert!(result.is_ok());
+    for w in log.sends.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 <= c.pacing.max_gap,
+            "gap {:?}",
+            w[1].0 - w[0].0
+        );
+    }
+    // The bookmark goes out again on every retry: the export is never restarted.
+    for (_, r) in &log.sends[1..] {
+        assert_eq!(body_of(r)["current_bookmark"], "bm");
+    }
+}
+
+#[test]
+fn caller_errors_fail_fast() {
+    for (status, body, hint) in [
+        (
+            401,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+            Hint::Authentication,
+        ),
+        (
+            404,
+            r#"{"success":false,"errors":[{"code":7404,"message":"not found"}]}"#,
+            Hint::NotFound,
+        ),
+        (
+            403,
+            r#"{"success":false,"errors":[{"code":7403,"message":"bad account"}]}"#,
+            Hint::Account,
+        ),
+    ] {
+        let (result, log, _) = simulate(
+            config(),
+            job(DumpOptions::default()),
+            vec![api(status, body)],
+        );
+        let err = result.unwrap_err();
+        assert_eq!(err.hint(), Some(hint));
+        assert_eq!(err.side(), Side::Caller);
+        assert_eq!(log.sends.len(), 1);
+    }
+}
+
+const BUSY: &str = r#"{"success":false,"errors":[{"code":7500,"message":"Currently processing a long-running export. Cannot start a new export until that completes or times out."}]}"#;
+
+#[test]
+fn an_export_already_running_fails_fast_on_the_first_try() {
+    let (result, log, _) = simulate(config(), job(DumpOptions::default()), vec![api(409, BUSY)]);
+    assert_eq!(result.unwrap_err().hint(), Some(Hint::ExportAlreadyRunning));
+    assert_eq!(log.sends.len(), 1);
+}
+
+#[test]
+fn our_own_orphaned_export_is_waited_out() {
+    // The first POST's reply is lost; the retry finds "our" export running, waits, succeeds.
+    let script = vec![
+        Answer::Fail(TransportFailure::Reset),
+        api(409, BUSY),
+        api(409, BUSY),
+        active(),
+        complete(),
+        whole(2),
+    ];
+    let (result, log, _) = simulate(config(), job(DumpOptions::default()), script);
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(log.sends.len(), 5);
+}
+
+const GONE: &str = r#"{"success":true,"result":{"status":"error","error":"Export job not found or cancelled for bookmark bm"}}"#;
+
+#[test]
+fn a_lost_job_fails_or_restarts_once_as_configured() {
+    let (result, _, _) = simulate(
+        config(),
+        job(DumpOptions::default()),
+        vec![active(), api(200, GONE)],
+    );
+    assert!(matches!(result, Err(Error::JobGone { .. })));
+
+    let mut c = config();
+    c.job_gone = JobGonePolicy::RestartOnce;
+    let (result, log, _) = simulate(
+        c.clone(),
+        job(DumpOptions::default()),
+        vec![active(), api(200, GONE), active(), complete(), whole(9)],
+    );
+    assert!(result.is_ok());
+    assert!(
+        body_of(&log.sends[2].1).get("current_bookmark").is_none(),
+        "a restart starts afresh"
+    );
+    assert!(log
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ExportRestarted { .. })));
+    let (result, _, _) = simulate(
+        c,
+        job(DumpOptions::default()),
+        vec![active(), api(200, GONE), active(), api(200, GONE)],
+    );
+    assert!(matches!(result, Err(Error::JobGone { .. })), "only once");
+}
+
+#[test]
+fn an_expired_url_is_refreshed_and_the_download_resumed() {
+    let script = vec![
+        complete(),
+        Answer::Head(200, vec![("content-length", "100".into())], 40, false),
+        Answer::Head(
+            403,
+            vec![("content-type", "application/xml".into())],
+            0,
+            true,
+        ),
+        complete(),
+        Answer::Head(
+            206,
+            vec![
+                ("content-range", "bytes 40-99/100".into()),
+                ("content-length", "60".into()),
+            ],
+            60,
+            true,
+        ),
+    ];
+    let (result, log, _) = simulate(config(), job(DumpOptions::default()), script);
+    assert_eq!(result.unwrap().bytes, 100);
+    assert_eq!(log.sends.len(), 2);
+    assert_eq!(body_of(&log.sends[1].1)["current_bookmark"], "bm");
+    assert_eq!(log.downloads[1].1.headers()["range"], "bytes=40-");
+    assert_eq!(log.downloads[2].1.headers()["range"], "bytes=40-");
+    assert_eq!(log.writes, [0, 40]);
+    assert!(log.events.contains(&Event::RefreshingUrl));
+    assert_eq!(log.sink, 100);
+}
+
+#[test]
+fn a_server_that_ignores_range_restarts_from_zero() {
+    let script = vec![
+        complete(),
+        Answer::Head(200, vec![("content-length", "100".into())], 30, false),
+        whole(100),
+    ];
+    let (result, log, _) = simulate(config(), job(DumpOptions::default()), script);
+    assert_eq!(result.unwrap().bytes, 100);
+    assert_eq!(log.downloads[1].1.headers()["range"], "bytes=30-");
+    assert_eq!(log.writes, [0, 0]);
+    assert!(log.events.contains(&Event::DownloadRestarted));
+}
+
+#[test]
+fn a_short_clean_end_is_never_complete() {
+    let mut c = config();
+    c.download.max_resumes = 2;
+    let short = || Answer::Head(200, vec![("content-length", "100".into())], 99, true);
+    let (result, log, _) = simulate(
+        c,
+        job(DumpOptions::default()),
+        vec![complete(), short(), short(), short()],
+    );
+    assert!(
+        matches!(
+            result,
+            Err(Error::GaveUp {
+                last: Transient::DownloadInterrupted { .. },
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(log.downloads.len(), 3);
+}
+
+#[test]
+fn expired_urls_are_refreshed_a_bounded_number_of_times() {
+    let mut c = config();
+    c.download.max_url_refreshes = 1;
+    let expired = || Answer::Head(403, vec![], 0, true);
+    let (result, log, _) = simulate(
+        c,
+        job(DumpOptions::default()),
+        vec![complete(), expired(), complete(), expired()],
+    );
+    assert!(matches!(
+        result,
+        Err(Error::GaveUp {
+            last: Transient::UrlExpired,
+            ..
+        })
+    ));
+    assert!(result.unwrap_err().is_download());
+    assert_eq!(log.sends.len(), 2);
+}
+
+#[test]
+fn the_deadline_ends_an_endless_export() {
+    let mut c = config();
+    c.deadline = Duration::from_secs(30);
+    let script = (0..100).map(|_| active()).collect();
+    let (result, log, elapsed) = simulate(c, job(DumpOptions::default()), script);
+    assert_eq!(result, Err(Error::DeadlineExceeded));
+    assert_eq!(elapsed, Duration::from_secs(30));
+    assert!(log.sends.len() <= 31);
+}
+
+#[test]
+fn unknown_statuses_are_bounded() {
+    let mut c = config();
+    c.max_unknown_status = 3;
+    let odd = || {
+        api(
+            200,
+            r#"{"success":true,"result":{"status":"paused","at_bookmark":"bm"}}"#,
+        )
+    };
+    let (result, log, _) = simulate(
+        c,
+        job(DumpOptions::default()),
+        vec![odd(), odd(), odd(), odd()],
+    );
+    assert_eq!(
+        result,
+        Err(Error::Protocol(ProtocolError::UnknownStatus(
+            "paused".into()
+        )))
+    );
+    assert_eq!(
+        log.events
+            .iter()
+            .filter(|e| matches!(e, Event::UnknownStatus(_)))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn stale_and_misplaced_inputs_are_refused_without_effect() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    assert_eq!(export.state(), State::Idle);
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!()
+    };
+    let response = || {
+        http::Response::builder()
+            .status(202)
+            .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.to_vec())
+            .unwrap()
+    };
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: response(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        export.state(),
+        State::Polling {
+            bookmark: Some("bm")
+        }
+    );
+    // The same id again is stale.
+    let err = export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: response(),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, InputError::UnexpectedId { got, outstanding: None } if got == id));
+    // Drain the bookmark event, then it waits.
+    assert!(matches!(
+        export.poll_output(),
+        Output::Event(Event::BookmarkLearned(_))
+    ));
+    assert!(
+        matches!(export.poll_output(), Output::WaitUntil(at) if at == now + Duration::from_secs(1))
+    );
+    export
+        .handle_input(now + Duration::from_secs(1), Input::Tick)
+        .unwrap();
+    let Output::Send { id: id2, .. } = export.poll_output() else {
+        panic!()
+    };
+    assert!(id2 > id);
+    let err = export
+        .handle_input(
+            now,
+            Input::DownloadEnded {
+                id: id2,
+                written: 1,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, InputError::WrongInput { .. }));
+    export.handle_input(now, Input::Cancel).unwrap();
+    assert!(matches!(
+        export.poll_output(),
+        Output::Done(Err(Error::Cancelled))
+    ));
+    assert!(
+        matches!(export.poll_output(), Output::Done(Err(Error::Cancelled))),
+        "Done repeats"
+    );
+    assert_eq!(export.state(), State::Failed);
+}
+
+#[test]
+fn setup_refuses_conflicting_options_and_policies() {
+    let bad = DumpOptions {
+        contents: Contents::DataOnly,
+        tables: vec![],
+        compatibility: Some(Compatibility::Sqlite3CliOnly),
+    };
+    assert!(matches!(
+        Export::new(config(), job(bad), Instant::now()),
+        Err(SetupError::Options(_))
+    ));
+    let mut c = config();
+    c.pacing.min_interval = Duration::from_secs(10);
+    assert!(matches!(
+        Export::new(c, job(DumpOptions::default()), Instant::now()),
+        Err(SetupError::Policy(_))
+    ));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    let shown = format!("{export:?}");
+    assert!(!shown.contains("secret-token"), "{shown}");
+    let Output::Send { id, request } = export.poll_output() else {
+        panic!()
+    };
+    assert!(!format!("{request:?}").contains("secret-token"));
+    let response = http::Response::builder().status(200).body(format!(r#"{{"success":true,"result":{{"status":"complete","result":{{"signed_url":"{URL}"}}}}}}"#).into_bytes()).unwrap();
+    export
+        .handle_input(now, Input::Reply { id, response })
+        .unwrap();
+    let shown = format!("{export:?}");
+    assert!(!shown.contains("X-Amz-Signature=secret"), "{shown}");
+}
+
+#[test]
+fn lookup_calls_retry_and_parse() {
+    let now = Instant::now();
+    let account = AccountId::new(ACCOUNT).unwrap();
+    assert!(lookup::find_database(config(), &account, "../etc", now).is_err());
+    let mut call = lookup::find_database(config(), &account, "prod-db", now).unwrap();
+    let Output::Send { id, request } = call.poll_output() else {
+        panic!()
+    };
+    assert_eq!(request.method(), http::Method::GET);
+    assert_eq!(
+        request.uri().path(),
+        format!("/client/v4/accounts/{ACCOUNT}/d1/database/prod-db")
+    );
+    let r = http::Response::builder()
+        .status(502)
+        .body(b"<html>bad gateway</html>".to_vec())
+        .unwrap();
+    call.handle_input(now, Input::Reply { id, response: r })
+        .unwrap();
+    assert!(matches!(
+        call.poll_output(),
+        Output::Event(Event::RetryScheduled { attempt: 2, .. })
+    ));
+    let Output::WaitUntil(at) = call.poll_output() else {
+        panic!()
+    };
+    call.handle_input(at, Input::Tick).unwrap();
+    let Output::Send { id, .. } = call.poll_output() else {
+        panic!()
+    };
+    let r = http::Response::builder().status(200).body(format!(r#"{{"success":true,"result":{{"uuid":"{DB}","name":"prod-db","version":"production"}}}}"#).into_bytes()).unwrap();
+    call.handle_input(at, Input::Reply { id, response: r })
+        .unwrap();
+    match call.poll_output() {
+        Output::Done(Ok(info)) => {
+            assert_eq!((info.uuid.as_str(), info.name.as_str()), (DB, "prod-db"))
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut list = lookup::list_databases(config(), &account, 2, 50, now).unwrap();
+    let Output::Send { id, request } = list.poll_output() else {
+        panic!()
+    };
+    assert_eq!(request.uri().query(), Some("page=2&per_page=50"));
+    let r = http::Response::builder().status(200).body(format!(r#"{{"success":true,"result":[{{"uuid":"{DB}","name":"a"}}],"result_info":{{"page":2,"per_page":50,"count":1,"total_count":51}}}}"#).into_bytes()).unwrap();
+    list.handle_input(now, Input::Reply { id, response: r })
+        .unwrap();
+    match list.poll_output() {
+        Output::Done(Ok(page)) => {
+            assert_eq!(page.databases.len(), 1);
+            assert_eq!(page.info.unwrap().total_count, Some(51));
+        }
+        other => panic!("{other:?}"),
+    }
+}
