@@ -1,0 +1,371 @@
+//! The signed URLs: `GET`/`HEAD /__download/<token>/<filename>?X-Amz-...&X-Amz-Signature=...`,
+//! served from the dump file on disk, with single byte ranges and S3-style XML errors.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::http::{status_line_and_headers, Request, Response};
+use crate::jobs::{Grant, JobState, Phase};
+use crate::server::{Flow, Shared};
+use crate::timefmt;
+
+/// The signed URL for a grant.
+pub(crate) fn signed_url(origin: &str, token: &str, grant: &Grant, filename: &str) -> String {
+    let date = timefmt::amz_date(grant.issued);
+    format!(
+        "{origin}/__download/{token}/{filename}?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+         &X-Amz-Credential=d1-emulator%2F{day}%2Fauto%2Fs3%2Faws4_request&X-Amz-Date={date}\
+         &X-Amz-Expires={secs}&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}",
+        day = &date[..8],
+        secs = grant.lifetime.as_secs(),
+        sig = grant.signature,
+    )
+}
+
+/// An S3-style XML error.
+fn s3_error(status: u16, code: &str, message: &str, extra: &str) -> Response {
+    let request_id = format!(
+        "{:016X}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+    );
+    Response::new(
+        status,
+        "application/xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{extra}<RequestId>{request_id}</RequestId><HostId>d1-emulator</HostId></Error>"
+        ),
+    )
+}
+
+/// The byte range a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    Full,
+    /// First and last byte, inclusive.
+    Partial(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses a single `Range: bytes=...` for a body of `size` bytes. Multiple ranges, other
+/// units and malformed values are ignored (the whole body is sent), as RFC 9110 allows.
+fn parse_range(header: Option<&str>, size: u64) -> Range {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Range::Full;
+    };
+    if spec.contains(',') {
+        return Range::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match b.parse::<u64>() {
+            Ok(0) => Range::Unsatisfiable,
+            Ok(_) if size == 0 => Range::Unsatisfiable,
+            Ok(n) => Range::Partial(size - n.min(size), size - 1),
+            Err(_) => Range::Full,
+        };
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return Range::Full;
+    };
+    let end = if b.is_empty() {
+        u64::MAX
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e,
+            _ => return Range::Full,
+        }
+    };
+    if start >= size {
+        Range::Unsatisfiable
+    } else {
+        Range::Partial(start, end.min(size - 1))
+    }
+}
+
+/// What a download will send, decided under the lock.
+struct Plan {
+    path: std::path::PathBuf,
+    size: u64,
+    etag: String,
+    truncate: bool,
+}
+
+/// Serves one download request.
+pub(crate) fn serve(
+    shared: &Arc<Shared>,
+    req: &Request,
+    stream: &TcpStream,
+    keep_alive: bool,
+) -> Flow {
+    let route = format!("{} /__download", req.method);
+    let head = req.method == "HEAD";
+    let finish = |resp: Response| -> Flow {
+        shared.lock().stats.record_request(&route, resp.status);
+        shared.log(req, resp.status);
+        let mut w = stream;
+        match resp.write_to(&mut w, head, keep_alive) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    };
+    if req.header("authorization").is_some() {
+        shared.lock().stats.downloads_with_authorization += 1;
+    }
+    if req.method != "GET" && !head {
+        return finish(s3_error(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            "",
+        ));
+    }
+    let rest = req.path.trim_start_matches("/__download/");
+    let token = rest.split('/').next().unwrap_or("");
+    let signature = req.query_param("X-Amz-Signature");
+    let plan = {
+        let now = Instant::now();
+        let mut st = shared.lock();
+        let Some(grant) = st.jobs.grants.get(token).cloned() else {
+            drop(st);
+            return finish(s3_error(
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.",
+                "",
+            ));
+        };
+        if signature.as_deref() != Some(grant.signature.as_str()) {
+            drop(st);
+            return finish(s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+                "",
+            ));
+        }
+        if grant.expired(now) {
+            st.stats.downloads_expired += 1;
+            drop(st);
+            let expires = if grant.born_expired {
+                grant.issued
+            } else {
+                grant.issued + grant.lifetime
+            };
+            let extra = format!(
+                "<X-Amz-Expires>{}</X-Amz-Expires><Expires>{}</Expires><ServerTime>{}</ServerTime>",
+                grant.lifetime.as_secs(),
+                timefmt::rfc3339(expires),
+                timefmt::rfc3339(SystemTime::now()),
+            );
+            return finish(s3_error(403, "AccessDenied", "Request has expired", &extra));
+        }
+        let truncate_fault = shared.config.faults.truncate_first_download;
+        let Some(job) = st.jobs.jobs.get_mut(&grant.bookmark) else {
+            drop(st);
+            return finish(s3_error(
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.",
+                "",
+            ));
+        };
+        let (JobState::Complete, Phase::Written { path, size }) = (&job.state, &job.phase) else {
+            drop(st);
+            return finish(s3_error(
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.",
+                "",
+            ));
+        };
+        let (path, size) = (path.clone(), *size);
+        let range = parse_range(req.header("range"), size);
+        let mut truncate = false;
+        if !head && range != Range::Unsatisfiable {
+            job.downloads += 1;
+            truncate = truncate_fault && job.downloads == 1;
+        }
+        Plan {
+            path,
+            size,
+            etag: format!(
+                "\"{}-{size:x}\"",
+                &grant.bookmark[..8.min(grant.bookmark.len())]
+            ),
+            truncate,
+        }
+    };
+    let mut file = match File::open(&plan.path) {
+        Ok(f) => f,
+        Err(_) => {
+            return finish(s3_error(
+                404,
+                "NoSuchKey",
+                "The specified key does not exist.",
+                "",
+            ))
+        }
+    };
+    let mut range = parse_range(req.header("range"), plan.size);
+    if let Some(if_range) = req.header("if-range") {
+        if if_range != plan.etag {
+            range = Range::Full;
+        }
+    }
+    let modified = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| SystemTime::now());
+    let mut headers = vec![
+        ("Content-Type".to_owned(), "application/sql".to_owned()),
+        ("Accept-Ranges".to_owned(), "bytes".to_owned()),
+        ("ETag".to_owned(), plan.etag.clone()),
+        (
+            "Last-Modified".to_owned(),
+            httpdate::fmt_http_date(modified),
+        ),
+    ];
+    let (status, start, len) = match range {
+        Range::Full => (200, 0, plan.size),
+        Range::Partial(a, b) => {
+            headers.push((
+                "Content-Range".to_owned(),
+                format!("bytes {a}-{b}/{}", plan.size),
+            ));
+            (206, a, b - a + 1)
+        }
+        Range::Unsatisfiable => {
+            let resp = s3_error(
+                416,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+                "",
+            )
+            .with_header("Content-Range", format!("bytes */{}", plan.size));
+            return finish(resp);
+        }
+    };
+    let mut head_bytes = status_line_and_headers(status, &headers, keep_alive);
+    head_bytes.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    {
+        let mut st = shared.lock();
+        st.stats.record_request(&route, status);
+        if status == 206 && !head {
+            st.stats.downloads_ranged += 1;
+        }
+    }
+    shared.log(req, status);
+    let mut w = stream;
+    if w.write_all(head_bytes.as_bytes()).is_err() {
+        return Flow::Close;
+    }
+    if head {
+        return Flow::Continue;
+    }
+    let limit = if plan.truncate {
+        (len / 2).max(1).min(len)
+    } else {
+        len
+    };
+    let sent = send_body(shared, &mut file, stream, start, limit);
+    let mut st = shared.lock();
+    let sent_ok = match sent {
+        Ok(n) => {
+            st.stats.bytes_served += n;
+            n == limit
+        }
+        Err((n, _)) => {
+            st.stats.bytes_served += n;
+            false
+        }
+    };
+    if plan.truncate && limit < len {
+        st.stats.downloads_truncated += 1;
+        st.stats.record_fault("truncated_download");
+        return Flow::Close;
+    }
+    if sent_ok {
+        st.stats.downloads_completed += 1;
+        Flow::Continue
+    } else {
+        Flow::Close
+    }
+}
+
+/// Copies `len` bytes of `file` from `start` to the socket, throttled if configured. Returns
+/// the bytes sent (and on error, those sent before it).
+fn send_body(
+    shared: &Shared,
+    file: &mut File,
+    stream: &TcpStream,
+    start: u64,
+    len: u64,
+) -> Result<u64, (u64, io::Error)> {
+    file.seek(SeekFrom::Start(start)).map_err(|e| (0, e))?;
+    let mut w = stream;
+    let Some(kib) = shared.config.faults.download_kib_per_sec.filter(|k| *k > 0) else {
+        // Lets the kernel move the bytes (sendfile) where it can.
+        let mut body = Read::by_ref(file).take(len);
+        return io::copy(&mut body, &mut w)
+            .map_err(|e| (0, e))
+            .and_then(|n| {
+                if n == len {
+                    Ok(n)
+                } else {
+                    Err((n, io::ErrorKind::UnexpectedEof.into()))
+                }
+            });
+    };
+    let rate = kib * 1024;
+    let chunk = (rate / 20).clamp(512, 256 * 1024) as usize;
+    let mut buf = vec![0; chunk];
+    let began = Instant::now();
+    let mut sent = 0u64;
+    while sent < len {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Err((sent, io::ErrorKind::Interrupted.into()));
+        }
+        let want = chunk.min((len - sent) as usize);
+        let n = file.read(&mut buf[..want]).map_err(|e| (sent, e))?;
+        if n == 0 {
+            return Err((sent, io::ErrorKind::UnexpectedEof.into()));
+        }
+        w.write_all(&buf[..n]).map_err(|e| (sent, e))?;
+        sent += n as u64;
+        let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+        let elapsed = began.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=2-"), 10), Range::Partial(2, 9));
+        assert_eq!(parse_range(Some("bytes=2-4"), 10), Range::Partial(2, 4));
+        assert_eq!(parse_range(Some("bytes=2-400"), 10), Range::Partial(2, 9));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Range::Partial(7, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Range::Full);
+        assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), Range::Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Range::Full);
+    }
+}
