@@ -1,0 +1,1 @@
+//! Examples of embedding the D1 export drivers: see `examples/`.
