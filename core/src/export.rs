@@ -91,6 +91,10 @@ pub struct Export {
     config: Config,
     job: Job,
     uri: http::Uri,
+    /// `Authorization`, built once (marked sensitive).
+    authorization: http::HeaderValue,
+    /// The request body for the current bookmark, built once per bookmark.
+    body: (Option<String>, Vec<u8>),
     session: Session<Outcome>,
     step: Step,
     bookmark: Option<String>,
@@ -118,10 +122,14 @@ impl Export {
         }
         let uri = export_uri(&config.api_base, &job).map_err(|e| SetupError::Uri(e.to_string()))?;
         let session = Session::new(now, config.deadline, config.retry);
+        let authorization = config.token.header_value();
+        let body = (None, export_body(&job, None));
         Ok(Self {
             config,
             job,
             uri,
+            authorization,
+            body,
             session,
             step: Step::Due(now),
             bookmark: None,
@@ -466,12 +474,15 @@ impl Machine for Export {
                     }
                     None => {
                         self.first_requests += u32::from(self.bookmark.is_none());
-                        let body = export_body(&self.job, self.bookmark.as_deref());
+                        if self.body.0 != self.bookmark {
+                            let body = export_body(&self.job, self.bookmark.as_deref());
+                            self.body = (self.bookmark.clone(), body);
+                        }
                         let request = api_request(
                             http::Method::POST,
                             self.uri.clone(),
-                            &self.config.token,
-                            body,
+                            &self.authorization,
+                            self.body.1.clone(),
                         );
                         Output::Send { id, request }
                     }

@@ -146,7 +146,7 @@ impl<T: Clone> Machine for Call<T> {
                 let request = api_request(
                     http::Method::GET,
                     self.uri.clone(),
-                    &self.config.token,
+                    &self.config.token.header_value(),
                     Vec::new(),
                 );
                 Output::Send { id, request }

@@ -2,7 +2,7 @@
 //! cannot fail; the token goes only on requests to the API base.
 
 use crate::config::{ApiBase, Job};
-use crate::secret::{ApiToken, SignedUrl};
+use crate::secret::SignedUrl;
 use crate::wire::ExportRequestBody;
 use http::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, RANGE};
 use http::{Method, Request, Uri};
@@ -32,7 +32,7 @@ pub fn export_body(job: &Job, bookmark: Option<&str>) -> Vec<u8> {
 pub(crate) fn api_request(
     method: Method,
     uri: Uri,
-    token: &ApiToken,
+    authorization: &HeaderValue,
     body: Vec<u8>,
 ) -> Request<Vec<u8>> {
     let has_body = !body.is_empty();
@@ -40,7 +40,7 @@ pub(crate) fn api_request(
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
-    headers.insert(AUTHORIZATION, token.header_value());
+    headers.insert(AUTHORIZATION, authorization.clone());
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if has_body {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
