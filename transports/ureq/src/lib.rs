@@ -1,1 +1,413 @@
-//! placeholder
+//! # d1-export-ureq
+//!
+//! A blocking driver for [`d1_export_core`] on [`ureq`]: a thin loop that executes the core's
+//! outputs (send a request, wait, stream a download into a sink) and feeds back what happened.
+//! Every protocol decision — pacing, retries, resume, validation — is the core's.
+//!
+//! - Sinks: a file path, written atomically ([`Client::export_to_path`]), or any
+//!   [`Write`] ([`Client::export_to_writer`]).
+//! - Events (log lines, parts, retries, download progress) go to a callback as they happen.
+//! - Cancellation: [`Client::cancel_token`] gives a [`CancelToken`] usable from another
+//!   thread; it is honoured during waits between polls (at once) and between download chunks.
+//!   A request already in flight ends first (bounded by the read timeout).
+//! - HTTP/1.1 over rustls, no redirects, no gzip, statuses as responses, a connect and a
+//!   per-read timeout and no total timeout. The download never carries `Authorization`.
+//!
+//! ```no_run
+//! use d1_export_core::{AccountId, DatabaseId, DumpOptions, Job};
+//! use d1_export_transport::ClientConfig;
+//! use d1_export_ureq::Client;
+//!
+//! let client = Client::new(ClientConfig::from_env()?)?;
+//! let job = Job {
+//!     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
+//!     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
+//!     options: DumpOptions::default(),
+//! };
+//! let outcome = client.export_to_path(&job, "backup.sql", |event| eprintln!("{event:?}"))?;
+//! println!("{} bytes, sha256 {}", outcome.bytes, outcome.sha256);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use d1_export_core::lookup::{self, Page};
+use d1_export_core::wire::DatabaseInfo;
+use d1_export_core::{AccountId, Event, Export, Input, Job, Output, RequestId, TransportFailure};
+use d1_export_transport::{
+    classify_io, place, strip_authorization, Digest, Drive, HashingWriter, PartFile, Placement,
+};
+pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// A blocking client: HTTP settings, the core's policies, and a cancel token.
+///
+/// Cheap to share by reference across threads; each call runs one machine to its end.
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: ClientConfig,
+    agent: ureq::Agent,
+    cancel: CancelToken,
+}
+
+impl Client {
+    /// Builds a client. Fails only on settings the HTTP stack refuses.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let proxy = if config.proxy_from_env {
+            ureq::Proxy::try_from_env()
+        } else {
+            None
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(config.user_agent.as_str())
+            .accept_encoding("")
+            .proxy(proxy)
+            .timeout_global(None)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_per_read(Some(config.read_timeout))
+            .timeout_per_write(Some(config.read_timeout))
+            .input_buffer_size(config.buffer_size.max(128 * 1024))
+            .build()
+            .new_agent();
+        Ok(Self {
+            config,
+            agent,
+            cancel: CancelToken::new(),
+        })
+    }
+
+    /// Replaces the cancel token (to share one token among clients or runs).
+    #[must_use]
+    pub fn with_cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The client's cancel token: cancelling it ends every running and later call of this
+    /// client with [`Error::Cancelled`].
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Exports `job` to the file at `path`, atomically: the dump goes to a temporary file in
+    /// the same directory, which is flushed, synced and renamed over `path` only once the core
+    /// has verified it whole. On any failure or cancellation the temporary file is removed and
+    /// an existing `path` is left untouched.
+    pub fn export_to_path(
+        &self,
+        job: &Job,
+        path: impl AsRef<Path>,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        let dest = path.as_ref();
+        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let (part, file) = PartFile::create_beside(dest)
+            .map_err(|e| Error::sink("create a temporary file beside", Some(dest.into()), e))?;
+        let mut sink = Sink::<io::Sink>::File(FileSink {
+            file: HashingWriter::new(file),
+            part: &part,
+        });
+        let outcome = self.run(&mut export, &mut sink, &mut on_event)?;
+        let Sink::File(FileSink { file, .. }) = sink else {
+            unreachable!("the sink stays a file")
+        };
+        let (mut file, digest) = file.into_parts();
+        let outcome = ExportOutcome::new(outcome, &digest)?;
+        let temp = Some(part.path().to_owned());
+        file.flush()
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::sink("sync", temp.clone(), e))?;
+        drop(file);
+        part.persist(dest)
+            .map_err(|e| Error::sink("rename the temporary file to", Some(dest.into()), e))?;
+        Ok(outcome)
+    }
+
+    /// Exports `job` into `writer` (stdout, a pipe, a compressor). The writer is flushed at
+    /// the end. A resumed download appends; a download the server restarts from the
+    /// beginning after bytes were written cannot be rewound and ends the run with an error.
+    pub fn export_to_writer<W: Write>(
+        &self,
+        job: &Job,
+        writer: &mut W,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let mut sink = Sink::Writer(HashingWriter::new(writer));
+        let outcome = self.run(&mut export, &mut sink, &mut on_event)?;
+        let Sink::Writer(mut w) = sink else {
+            unreachable!("the sink stays a writer")
+        };
+        w.flush().map_err(|e| Error::sink("flush", None, e))?;
+        ExportOutcome::new(outcome, w.digest())
+    }
+
+    /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
+    /// core's retries.
+    pub fn find_database(
+        &self,
+        account: &AccountId,
+        name_or_id: &str,
+    ) -> Result<DatabaseInfo, Error> {
+        let mut call = lookup::find_database(
+            self.config.core.clone(),
+            account,
+            name_or_id,
+            Instant::now(),
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
+        self.run(&mut call, &mut Sink::<io::Sink>::None, &mut |_| {})
+    }
+
+    /// One page of the account's databases (`page` from 1), with the core's retries.
+    pub fn list_databases(
+        &self,
+        account: &AccountId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page, Error> {
+        let mut call = lookup::list_databases(
+            self.config.core.clone(),
+            account,
+            page,
+            per_page,
+            Instant::now(),
+        )
+        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
+        self.run(&mut call, &mut Sink::<io::Sink>::None, &mut |_| {})
+    }
+
+    /// The one driving loop, for every machine.
+    fn run<M: Drive, W: Write>(
+        &self,
+        machine: &mut M,
+        sink: &mut Sink<'_, W>,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<M::Outcome, Error> {
+        // The response whose head was fed, waiting for `WriteBody`.
+        let mut held: Option<(RequestId, ureq::Body)> = None;
+        let mut cancel_fed = false;
+        loop {
+            if !cancel_fed && self.cancel.is_cancelled() {
+                cancel_fed = true;
+                machine.handle_input(Instant::now(), Input::Cancel)?;
+            }
+            match machine.poll_output() {
+                Output::Event(event) => on_event(&event),
+                Output::Done(result) => return Error::from_core_result(result),
+                Output::Send { id, request } => {
+                    held = None;
+                    let input = self.send(id, request, machine.reply_limit());
+                    machine.handle_input(Instant::now(), input)?;
+                }
+                Output::Download { id, mut request } => {
+                    held = None;
+                    strip_authorization(&mut request);
+                    let input = match self.agent.run(request) {
+                        Ok(response) => {
+                            let (parts, body) = response.into_parts();
+                            held = Some((id, body));
+                            Input::DownloadHead {
+                                id,
+                                head: http::Response::from_parts(parts, ()),
+                            }
+                        }
+                        Err(e) => Input::Failed {
+                            id,
+                            failure: classify(e),
+                        },
+                    };
+                    machine.handle_input(Instant::now(), input)?;
+                }
+                Output::WriteBody { id, start_at } => {
+                    let body = match held.take() {
+                        Some((held_id, body)) if held_id == id => body,
+                        _ => return Err(Error::Internal(format!("no held body for {id}"))),
+                    };
+                    sink.place(start_at)?;
+                    self.stream(machine, id, body, sink, on_event)?;
+                }
+                Output::WaitUntil(at) => {
+                    held = None;
+                    let input = if self.cancel.wait_until(at) {
+                        cancel_fed = true;
+                        Input::Cancel
+                    } else {
+                        Input::Tick
+                    };
+                    machine.handle_input(Instant::now(), input)?;
+                }
+            }
+        }
+    }
+
+    /// Sends an API request and reads its reply up to the cap (plus one byte, so the core
+    /// sees an over-long reply as such).
+    fn send(&self, id: RequestId, request: http::Request<Vec<u8>>, limit: usize) -> Input {
+        let result = if request.body().is_empty() {
+            self.agent.run(request.map(|_| ()))
+        } else {
+            self.agent.run(request)
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                return Input::Failed {
+                    id,
+                    failure: classify(e),
+                }
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let mut buf = Vec::new();
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        let read = body
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader()
+            .take(cap)
+            .read_to_end(&mut buf);
+        match read {
+            Ok(_) => Input::Reply {
+                id,
+                response: http::Response::from_parts(parts, buf),
+            },
+            Err(e) => Input::Failed {
+                id,
+                failure: classify(ureq::Error::from(e)),
+            },
+        }
+    }
+
+    /// Streams a download body into the sink through a fixed buffer, feeding progress.
+    fn stream<M: Drive, W: Write>(
+        &self,
+        machine: &mut M,
+        id: RequestId,
+        body: ureq::Body,
+        sink: &mut Sink<'_, W>,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<(), Error> {
+        let mut reader = body.into_with_config().limit(u64::MAX).reader();
+        let mut buf = vec![0u8; self.config.buffer_size];
+        let mut written = 0u64;
+        loop {
+            if self.cancel.is_cancelled() {
+                // The loop feeds the cancel; the body is dropped unread.
+                return Ok(());
+            }
+            let input = match reader.read(&mut buf) {
+                Ok(0) => Input::DownloadEnded { id, written },
+                Ok(n) => {
+                    sink.write(&buf[..n])?;
+                    written += n as u64;
+                    machine
+                        .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
+                    while let Some(event) = machine.poll_event() {
+                        on_event(&event);
+                    }
+                    if machine.is_over() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Input::DownloadFailed {
+                    id,
+                    written,
+                    failure: classify(ureq::Error::from(e)),
+                },
+            };
+            machine.handle_input(Instant::now(), input)?;
+            return Ok(());
+        }
+    }
+}
+
+/// The class of a ureq error.
+fn classify(error: ureq::Error) -> TransportFailure {
+    match error {
+        ureq::Error::Timeout(_) => TransportFailure::Timeout,
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_) => TransportFailure::Connect,
+        ureq::Error::Io(e) => classify_io(e.kind()),
+        ureq::Error::BodyExceedsLimit(_) => TransportFailure::BodyTooLarge,
+        _ => TransportFailure::Other,
+    }
+}
+
+/// A file sink: the temporary file, hashed as written.
+struct FileSink<'a> {
+    file: HashingWriter<File>,
+    part: &'a PartFile,
+}
+
+/// Where a download goes.
+enum Sink<'a, W> {
+    /// Lookups: no body is ever written.
+    None,
+    /// A temporary file (seekable).
+    File(FileSink<'a>),
+    /// A stream (append only).
+    Writer(HashingWriter<&'a mut W>),
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn place(&mut self, start_at: u64) -> Result<(), Error> {
+        match self {
+            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::File(f) => {
+                let path = Some(f.part.path().to_owned());
+                let have = f.file.digest().bytes();
+                match place(have, start_at, true).map_err(Error::Internal)? {
+                    Placement::Append => Ok(()),
+                    Placement::Truncate(at) => {
+                        truncate(&mut f.file, at).map_err(|e| Error::sink("truncate", path, e))
+                    }
+                }
+            }
+            Self::Writer(w) => {
+                let have = w.digest().bytes();
+                place(have, start_at, false)
+                    .map(drop)
+                    .map_err(|e| Error::sink("resume", None, io::Error::other(e)))
+            }
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        match self {
+            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::File(f) => f
+                .file
+                .write_all(bytes)
+                .map_err(|e| Error::sink("write", Some(f.part.path().to_owned()), e)),
+            Self::Writer(w) => w
+                .write_all(bytes)
+                .map_err(|e| Error::sink("write", None, e)),
+        }
+    }
+}
+
+/// Truncates the file to `at` bytes and re-hashes what stays.
+fn truncate(file: &mut HashingWriter<File>, at: u64) -> io::Result<()> {
+    let f = file.get_mut();
+    f.set_len(at)?;
+    f.seek(SeekFrom::Start(0))?;
+    let mut digest = Digest::new();
+    digest.rehash_prefix(&mut *f, at)?;
+    f.seek(SeekFrom::Start(at))?;
+    *file.digest_mut() = digest;
+    Ok(())
+}
