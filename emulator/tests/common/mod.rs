@@ -137,3 +137,95 @@ pub fn target_of(url: &str) -> String {
     let rest = url.strip_prefix("http://").expect("http URL");
     rest[rest.find('/').unwrap()..].to_owned()
 }
+
+pub const UUID: &str = "0b1c2d3e-0000-4000-8000-000000000001";
+
+/// A small database for API tests.
+pub fn small_db(dir: &TempDir) -> PathBuf {
+    let path = dir.path("small.sqlite");
+    make_db(
+        &path,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, score REAL, pic BLOB);
+         INSERT INTO users(name, score, pic) VALUES ('Ada', 2.0, X'00ff'), ('O''Brien', -0.0, NULL), ('Zoë\nLine', 1e-300, X'');
+         CREATE TABLE other (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+         INSERT INTO other VALUES ('a', 1), ('b', NULL);
+         CREATE INDEX users_name ON users(name);",
+    );
+    path
+}
+
+/// Talks to one emulator as a client would.
+pub struct Client {
+    pub addr: SocketAddr,
+    pub account: String,
+    pub token: String,
+}
+
+impl Client {
+    pub fn new(emulator: &d1_emulator::Emulator) -> Client {
+        Client {
+            addr: emulator.addr(),
+            account: emulator.account_id().to_owned(),
+            token: emulator.token().to_owned(),
+        }
+    }
+
+    pub fn api(&self, method: &str, rest: &str, body: Option<&str>) -> io::Result<Resp> {
+        let auth = format!("Bearer {}", self.token);
+        request(
+            self.addr,
+            method,
+            &format!("/client/v4/accounts/{}{rest}", self.account),
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            body.map(str::as_bytes),
+        )
+    }
+
+    /// POST export with `body`.
+    pub fn export(&self, uuid: &str, body: &str) -> Resp {
+        self.api("POST", &format!("/d1/database/{uuid}/export"), Some(body))
+            .unwrap()
+    }
+
+    /// Starts an export with these dump options; returns the reply.
+    pub fn start(&self, uuid: &str, dump_options: &str) -> Resp {
+        self.export(
+            uuid,
+            &format!(r#"{{"output_format":"polling","dump_options":{dump_options}}}"#),
+        )
+    }
+
+    pub fn poll(&self, uuid: &str, bookmark: &str) -> Resp {
+        self.export(
+            uuid,
+            &format!(r#"{{"output_format":"polling","current_bookmark":"{bookmark}"}}"#),
+        )
+    }
+
+    /// Polls until `complete`; returns (reply, every message seen from the start).
+    pub fn run_to_completion(&self, uuid: &str, dump_options: &str) -> (serde_json::Value, Vec<String>) {
+        let mut messages = Vec::new();
+        let mut reply = self.start(uuid, dump_options).json();
+        for _ in 0..100 {
+            let result = &reply["result"];
+            messages.extend(
+                result["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| m.as_str().unwrap().to_owned()),
+            );
+            if result["status"] == "complete" || result["status"] == "error" {
+                return (reply, messages);
+            }
+            let bookmark = result["at_bookmark"].as_str().unwrap().to_owned();
+            reply = self.poll(uuid, &bookmark).json();
+        }
+        panic!("no completion after 100 polls: {reply}");
+    }
+
+    /// GETs a signed URL (no Authorization header).
+    pub fn download(&self, url: &str, headers: &[(&str, &str)]) -> Resp {
+        request(self.addr, "GET", &target_of(url), headers, None).unwrap()
+    }
+}
