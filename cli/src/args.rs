@@ -1,0 +1,106 @@
+//! The command line, fixed: scripts depend on it. Mirrors `wrangler d1 export` where they meet.
+
+use clap::{ArgAction, Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// Export a Cloudflare D1 database as SQL: polls the export, downloads the dump, verifies it,
+/// and writes it atomically with a manifest beside it.
+///
+/// The API token comes from CLOUDFLARE_API_TOKEN only (never a flag). Try `d1-export --demo`
+/// first: it needs no account.
+#[derive(Debug, Parser)]
+#[command(name = "d1-export", version, about, long_about)]
+pub struct Args {
+    /// The database: its UUID, or its name (looked up in the account).
+    #[arg(required_unless_present = "demo", value_name = "DATABASE")]
+    pub database: Option<String>,
+
+    /// Where to write the dump; `-` for stdout. Required unless --demo (which defaults to
+    /// demo.sql).
+    #[arg(short, long, value_name = "FILE|-", required_unless_present = "demo")]
+    pub output: Option<PathBuf>,
+
+    /// Export only this table (repeatable).
+    #[arg(long = "table", value_name = "T", action = ArgAction::Append)]
+    pub tables: Vec<String>,
+
+    /// Only the table definitions, not their rows.
+    #[arg(long, conflicts_with = "no_schema")]
+    pub no_data: bool,
+
+    /// Only the rows, not the table definitions.
+    #[arg(long)]
+    pub no_schema: bool,
+
+    /// The dump's compatibility mode. `sqlite3_cli_only` includes virtual tables (FTS5) but
+    /// cannot be imported into D1.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub compatibility: Option<CompatibilityArg>,
+
+    /// The account (default: CLOUDFLARE_ACCOUNT_ID).
+    #[arg(
+        long,
+        env = "CLOUDFLARE_ACCOUNT_ID",
+        value_name = "ID",
+        hide_env_values = true
+    )]
+    pub account_id: Option<String>,
+
+    /// The API base, `/client/v4` included (default: CLOUDFLARE_API_BASE_URL, else the real API).
+    #[arg(long, env = "CLOUDFLARE_API_BASE_URL", value_name = "URL")]
+    pub api_base: Option<String>,
+
+    /// Print the outcome as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail (repeatable): retries and every service log line.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The transport: `async` (reqwest + tokio) or `blocking` (ureq).
+    #[arg(long, value_enum, default_value_t = DriverArg::Async)]
+    pub driver: DriverArg,
+
+    /// Do not write `<FILE>.manifest.json` beside the dump.
+    #[arg(long)]
+    pub no_manifest: bool,
+
+    /// Run a complete export against a local emulator on a generated sample database: no
+    /// account needed.
+    #[arg(long, conflicts_with_all = ["database", "account_id", "api_base", "tables", "no_data", "no_schema", "compatibility"])]
+    pub demo: bool,
+}
+
+/// `--driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriverArg {
+    /// reqwest + tokio.
+    Async,
+    /// ureq.
+    Blocking,
+}
+
+/// `--compatibility`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompatibilityArg {
+    /// A dump D1 can import (the service's default).
+    D1,
+    /// Like `sqlite3 .dump`, virtual tables included.
+    #[value(name = "sqlite3_cli_only")]
+    Sqlite3CliOnly,
+}
+
+impl DriverArg {
+    /// The name shown in manifests and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Async => "async",
+            Self::Blocking => "blocking",
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Exit codes, distinct per kind of failure so scripts can tell them apart.
+
+use d1_export_core::{Error as CoreError, Hint};
+use d1_export_transport::Error;
+use std::process::ExitCode;
+
+/// A failure of the command, with its exit code and message.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: Code,
+    /// What to tell the user.
+    pub message: String,
+}
+
+/// The exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 1: anything not below.
+    Other = 1,
+    /// 2: bad usage (flags, ids, options, missing settings).
+    Usage = 2,
+    /// 3: authentication (token or account refused).
+    Auth = 3,
+    /// 4: the database was not found.
+    NotFound = 4,
+    /// 5: the export failed on the service (or kept failing).
+    Export = 5,
+    /// 6: the download (or writing the output) failed.
+    Download = 6,
+    /// 130: interrupted.
+    Interrupted = 130,
+}
+
+impl From<Code> for ExitCode {
+    fn from(c: Code) -> Self {
+        ExitCode::from(c as u8)
+    }
+}
+
+impl Failure {
+    /// A usage failure.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: Code::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies a driver error.
+    pub fn from_error(error: &Error) -> Self {
+        let code = match error {
+            Error::Cancelled => Code::Interrupted,
+            Error::Config(_) | Error::Setup(_) => Code::Usage,
+            Error::Sink { .. } => Code::Download,
+            Error::Export(e) => match (e, e.hint()) {
+                (CoreError::Cancelled, _) => Code::Interrupted,
+                (_, Some(Hint::Authentication | Hint::Account)) => Code::Auth,
+                (_, Some(Hint::NotFound)) => Code::NotFound,
+                (e, _) if e.is_download() => Code::Download,
+                _ => Code::Export,
+            },
+            _ => Code::Other,
+        };
+        Self {
+            code,
+            message: error.to_string(),
+        }
+    }
+}

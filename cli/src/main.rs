@@ -1,0 +1,293 @@
+//! `d1-export`: export a Cloudflare D1 database as SQL. See `d1-export --help`.
+
+mod args;
+mod demo;
+mod driver;
+mod exit;
+mod manifest;
+mod report;
+
+use args::{Args, CompatibilityArg};
+use clap::Parser;
+use d1_export_core::{
+    AccountId, ApiBase, ApiToken, Compatibility, Contents, DatabaseId, DumpOptions, Job,
+};
+use d1_export_transport::{CancelToken, ClientConfig, ENV_TOKEN};
+use driver::{Destination, Driver};
+use exit::{Code, Failure};
+use manifest::{Facts, Manifest};
+use report::{Reporter, Style};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Code::Usage.into()
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let style = Style::detect(args.quiet);
+    let mut reporter = Reporter::new(style, args.verbose);
+    match run(&args, &mut reporter) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            reporter.clear();
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+            if args.json {
+                let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
+                println!("{obj}");
+            }
+            failure.code.into()
+        }
+    }
+}
+
+/// What one export needs, once the arguments are checked.
+struct Plan {
+    job: Job,
+    name: Option<String>,
+    output: PathBuf,
+}
+
+fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
+    let cancel = CancelToken::new();
+    {
+        let cancel = cancel.clone();
+        // A second Ctrl-C while we clean up kills at once (the default behaviour).
+        let _ = ctrlc::set_handler(move || {
+            if cancel.is_cancelled() {
+                std::process::exit(Code::Interrupted as i32);
+            }
+            cancel.cancel();
+        });
+    }
+    if args.demo {
+        return run_demo(args, reporter, cancel);
+    }
+    let config = client_config(args)?;
+    let account = account(args)?;
+    let options = dump_options(args)?;
+    let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+    let database = args.database.as_deref().unwrap_or_default();
+    let (database, name) = resolve(&driver, &account, database)?;
+    let output = args
+        .output
+        .clone()
+        .ok_or_else(|| Failure::usage("--output is required"))?;
+    let plan = Plan {
+        job: Job {
+            account,
+            database,
+            options,
+        },
+        name,
+        output,
+    };
+    export(args, reporter, &driver, &plan).map(|_| ())
+}
+
+fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
+    let token = std::env::var(ENV_TOKEN).map_err(|_| {
+        Failure::usage(format!(
+            "{ENV_TOKEN} is not set (the API token is read from the environment only)"
+        ))
+    })?;
+    let token = ApiToken::new(&token).map_err(|e| Failure::usage(format!("{ENV_TOKEN}: {e}")))?;
+    let base = match args.api_base.as_deref().map(str::trim) {
+        Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
+        _ => ApiBase::default(),
+    };
+    Ok(ClientConfig::new(base, token))
+}
+
+fn account(args: &Args) -> Result<AccountId, Failure> {
+    let id = args.account_id.as_deref().ok_or_else(|| {
+        Failure::usage("no account: set CLOUDFLARE_ACCOUNT_ID or pass --account-id")
+    })?;
+    AccountId::new(id.trim()).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn dump_options(args: &Args) -> Result<DumpOptions, Failure> {
+    let options = DumpOptions {
+        contents: match (args.no_data, args.no_schema) {
+            (true, false) => Contents::SchemaOnly,
+            (false, true) => Contents::DataOnly,
+            (false, false) => Contents::SchemaAndData,
+            (true, true) => return Err(Failure::usage("--no-data and --no-schema conflict")),
+        },
+        tables: args.tables.clone(),
+        compatibility: args.compatibility.map(|c| match c {
+            CompatibilityArg::D1 => Compatibility::D1,
+            CompatibilityArg::Sqlite3CliOnly => Compatibility::Sqlite3CliOnly,
+        }),
+    };
+    options
+        .validate()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(options)
+}
+
+/// A UUID is used as is; a name is looked up.
+fn resolve(
+    driver: &Driver,
+    account: &AccountId,
+    database: &str,
+) -> Result<(DatabaseId, Option<String>), Failure> {
+    if let Ok(id) = DatabaseId::new(database) {
+        return Ok((id, None));
+    }
+    if d1_export_core::DatabaseName::new(database).is_err() {
+        return Err(Failure::usage(format!(
+            "{database:?} is neither a database UUID nor a valid database name"
+        )));
+    }
+    let info = driver.find_database(account, database).map_err(|e| {
+        let mut f = Failure::from_error(&e);
+        if f.code == Code::NotFound {
+            f.message = format!(
+                "no database named {database:?} in account {account}: {}",
+                f.message
+            );
+        }
+        f
+    })?;
+    if info.name != database {
+        return Err(Failure {
+            code: Code::NotFound,
+            message: format!(
+                "the lookup of {database:?} answered a database named {:?}",
+                info.name
+            ),
+        });
+    }
+    let id = DatabaseId::new(&info.uuid).map_err(|e| Failure {
+        code: Code::Other,
+        message: e.to_string(),
+    })?;
+    Ok((id, Some(info.name)))
+}
+
+fn export(
+    args: &Args,
+    reporter: &mut Reporter,
+    driver: &Driver,
+    plan: &Plan,
+) -> Result<Manifest, Failure> {
+    let to_stdout = plan.output == Path::new("-");
+    if to_stdout && args.json {
+        return Err(Failure::usage(
+            "--json and --output - both want stdout; pick one",
+        ));
+    }
+    let destination = if to_stdout {
+        Destination::Stdout
+    } else {
+        Destination::File(&plan.output)
+    };
+    if let Destination::File(p) = destination {
+        if p.is_dir() {
+            return Err(Failure::usage(format!(
+                "--output {} is a directory",
+                p.display()
+            )));
+        }
+    }
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    reporter.line(&format!(
+        "exporting database {}{} ({} driver)",
+        plan.job.database,
+        plan.name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default(),
+        args.driver.name()
+    ));
+    let outcome = driver
+        .export(&plan.job, destination, |e| reporter.event(e))
+        .map_err(|e| Failure::from_error(&e))?;
+    let finished = SystemTime::now();
+    let manifest = Manifest::new(Facts {
+        database_id: plan.job.database.as_str(),
+        database_name: plan.name.as_deref(),
+        output: &plan.output,
+        options: &plan.job.options,
+        outcome: &outcome,
+        started,
+        finished,
+        driver: args.driver.name(),
+    });
+    if !to_stdout && !args.no_manifest {
+        let path = Manifest::path_for(&plan.output);
+        manifest.write(&path).map_err(|e| Failure {
+            code: Code::Download,
+            message: format!(
+                "the dump is complete, but the manifest {} could not be written: {e}",
+                path.display()
+            ),
+        })?;
+    }
+    reporter.line(&format!(
+        "done: {} ({} bytes, sha256 {}) bookmark {} in {:.1}s",
+        plan.output.display(),
+        outcome.bytes,
+        outcome.sha256,
+        outcome.bookmark.as_deref().unwrap_or("-"),
+        clock.elapsed().as_secs_f64()
+    ));
+    if args.json {
+        let mut value = serde_json::to_value(&manifest).unwrap_or_default();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("ok".into(), true.into());
+        }
+        println!("{value}");
+    }
+    Ok(manifest)
+}
+
+fn run_demo(args: &Args, reporter: &mut Reporter, cancel: CancelToken) -> Result<(), Failure> {
+    reporter.line("d1-export demo: generating a sample database and starting a local D1 emulator…");
+    let demo = demo::Demo::start()?;
+    let emulator = &demo.emulator;
+    let base = ApiBase::new(&emulator.base_url()).map_err(|e| Failure::usage(e.to_string()))?;
+    let token = ApiToken::new(emulator.token()).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut config = ClientConfig::new(base, token);
+    config.core.pacing.min_interval = std::time::Duration::from_millis(200);
+    let account =
+        AccountId::new(emulator.account_id()).map_err(|e| Failure::usage(e.to_string()))?;
+    let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+    let (database, name) = resolve(&driver, &account, demo::DEMO_NAME)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("demo.sql"));
+    if output == Path::new("-") {
+        return Err(Failure::usage("--demo writes a file; give --output FILE"));
+    }
+    let plan = Plan {
+        job: Job {
+            account,
+            database,
+            options: DumpOptions::default(),
+        },
+        name,
+        output,
+    };
+    export(args, reporter, &driver, &plan)?;
+    let verdict = demo.verify(&plan.output)?;
+    reporter.line(&verdict);
+    reporter.line(&format!(
+        "\nThe demo exported {:?} from a local emulator to {}.\nNext, against your account:\n  export CLOUDFLARE_API_TOKEN=...   # a token with D1 edit rights\n  export CLOUDFLARE_ACCOUNT_ID=...\n  d1-export <DATABASE-NAME-OR-UUID> --output backup.sql",
+        demo::DEMO_NAME,
+        plan.output.display()
+    ));
+    Ok(())
+}
