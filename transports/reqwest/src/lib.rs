@@ -37,10 +37,10 @@
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Event, Export, Input, Job, Output, RequestId, TransportFailure};
-pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use d1_export_transport::{
     classify_chain, place, strip_authorization, Digest, Drive, PartFile, Placement,
 };
+pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use std::future::Future;
 use std::io::{self, SeekFrom};
 use std::path::Path;
@@ -114,7 +114,9 @@ impl Client {
             tokio::task::spawn_blocking(move || PartFile::create_beside(&for_create))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| Error::sink("create a temporary file beside", Some(dest.clone()), e))?;
+                .map_err(|e| {
+                    Error::sink("create a temporary file beside", Some(dest.clone()), e)
+                })?;
         let temp = Some(part.path().to_owned());
         let mut sink: Sink<'_, tokio::io::Sink> = Sink::File {
             file: tokio::fs::File::from_std(file),
@@ -172,11 +174,19 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
-        let mut call =
-            lookup::find_database(self.config.core.clone(), account, name_or_id, Instant::now())
-                .map_err(|e| Error::Config(e.to_string()))?;
-        self.run(&mut call, &mut Sink::<'_, tokio::io::Sink>::None, &mut |_: &Event| {})
-            .await
+        let mut call = lookup::find_database(
+            self.config.core.clone(),
+            account,
+            name_or_id,
+            Instant::now(),
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
+        self.run(
+            &mut call,
+            &mut Sink::<'_, tokio::io::Sink>::None,
+            &mut |_: &Event| {},
+        )
+        .await
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -194,8 +204,12 @@ impl Client {
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run(&mut call, &mut Sink::<'_, tokio::io::Sink>::None, &mut |_: &Event| {})
-            .await
+        self.run(
+            &mut call,
+            &mut Sink::<'_, tokio::io::Sink>::None,
+            &mut |_: &Event| {},
+        )
+        .await
     }
 
     /// Runs `fut` unless the token is cancelled first (`None` then).
@@ -342,7 +356,8 @@ impl Client {
                 Ok(Some(chunk)) => {
                     sink.write(&chunk).await?;
                     written += chunk.len() as u64;
-                    machine.handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
+                    machine
+                        .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
                     while let Some(event) = machine.poll_event() {
                         on_event(&event);
                     }
