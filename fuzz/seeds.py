@@ -245,7 +245,7 @@ MACHINE = {
     "cancel-while-polling": running() + CANCEL,
     "cancel-while-downloading": running() + COMPLETE + head(0) + CANCEL,
     "stale-inputs": running() + STALE + running() + STALE + COMPLETE + head(0) + body(),
-    "sleeps-past-deadline": running() + sleep(65535) * 12,
+    "sleeps-past-deadline": (running() + sleep(65535)) * 10,
     "long-polls": running(0, 2999) * 10 + COMPLETE + head(0) + body(),
     "empty": b"",
 }
