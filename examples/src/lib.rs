@@ -1,1 +1,0 @@
-//! Examples of embedding the D1 export drivers: see `examples/`.

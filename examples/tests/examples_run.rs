@@ -1,0 +1,59 @@
+//! Runs both examples, as built, against the emulator: a success and a failure each.
+
+use d1_emulator::{Emulator, EmulatorConfig};
+use std::process::Command;
+
+const DB: &str = "0b1c2d3e-0000-4000-8000-000000000001";
+
+fn example(bin: &str, emulator: &Emulator, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin)
+        .args(args)
+        .env("CLOUDFLARE_API_TOKEN", token)
+        .env("CLOUDFLARE_ACCOUNT_ID", emulator.account_id())
+        .env("CLOUDFLARE_API_BASE_URL", emulator.base_url())
+        .output()
+        .expect("run the example")
+}
+
+#[test]
+fn examples_export_and_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("app.sqlite");
+    d1_emulator::sample::generate(&db, 256 * 1024).expect("sample");
+    let emulator = Emulator::start(EmulatorConfig::new().database(DB, &db)).expect("emulator");
+    let expected = emulator
+        .dump_bytes(DB, &d1_emulator::DumpOptions::default())
+        .expect("dump");
+    for bin in [
+        env!("CARGO_BIN_EXE_sync_export"),
+        env!("CARGO_BIN_EXE_async_export"),
+    ] {
+        let out = dir.path().join("out.sql");
+        let out_s = out.to_str().expect("utf-8 path");
+        let run = example(bin, &emulator, emulator.token(), &[DB, out_s]);
+        assert!(
+            run.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(std::fs::read(&out).expect("output"), expected, "{bin}");
+        assert!(String::from_utf8_lossy(&run.stdout).contains("sha256"));
+        std::fs::remove_file(&out).expect("remove");
+
+        let run = example(bin, &emulator, "wrong-token", &[DB, out_s]);
+        assert_eq!(run.status.code(), Some(1), "{bin}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("Authentication error"), "{bin}: {stderr}");
+        assert!(
+            !stderr.contains("wrong-token"),
+            "{bin}: the token leaked: {stderr}"
+        );
+        assert!(!out.exists(), "{bin}: output left after a failure");
+
+        let run = example(bin, &emulator, emulator.token(), &[DB]);
+        assert_eq!(run.status.code(), Some(1), "{bin}");
+        assert!(String::from_utf8_lossy(&run.stderr).contains("usage"));
+    }
+    assert_eq!(emulator.stats().jobs_created, 2);
+    assert_eq!(emulator.stats().downloads_with_authorization, 0);
+}
