@@ -167,6 +167,16 @@ impl Export {
         self.bookmark.as_deref()
     }
 
+    /// How much of a shared [`crate::RateBudget`] the next API request may use: a running
+    /// export's polls come before new exports.
+    pub fn priority(&self) -> crate::Priority {
+        if self.bookmark.is_some() || self.resume.is_some() {
+            crate::Priority::Poll
+        } else {
+            crate::Priority::Start
+        }
+    }
+
     /// The next queued event, if any, without moving the machine on (for drivers that report
     /// progress while streaming a body).
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -60,9 +60,11 @@
 //! - [`reply`]: judging a reply (three failure layers, proxies, caps).
 //! - [`download`]: judging a download's head and end.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
+//! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod budget;
 mod config;
 pub mod download;
 mod error;
@@ -84,6 +86,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
+pub use budget::{Priority, RateBudget};
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,

@@ -22,6 +22,19 @@ pub struct Page {
     pub info: Option<ResultInfo>,
 }
 
+impl Page {
+    /// The number of the page after `page` (of `per_page` items), if there is one: by
+    /// `result_info.total_count` when given, else by whether this page was full.
+    pub fn next_page(&self, page: u32, per_page: u32) -> Option<u32> {
+        let seen = u64::from(page.max(1)) * u64::from(per_page);
+        let more = match self.info.and_then(|i| i.total_count) {
+            Some(total) => seen < total && !self.databases.is_empty(),
+            None => self.databases.len() >= usize::try_from(per_page).unwrap_or(usize::MAX),
+        };
+        more.then(|| page.max(1) + 1)
+    }
+}
+
 type Parser<T> = fn(u16, &HeaderMap, &[u8], usize) -> Result<T, ReplyError>;
 
 #[derive(Debug)]

@@ -779,3 +779,50 @@ fn lookup_calls_retry_and_parse() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn paging_stops_at_the_end() {
+    let info = |total| {
+        Some(wire::ResultInfo {
+            page: 1,
+            per_page: 2,
+            count: 2,
+            total_count: total,
+        })
+    };
+    let two = vec![wire::DatabaseInfo::default(), wire::DatabaseInfo::default()];
+    let page = lookup::Page {
+        databases: two.clone(),
+        info: info(Some(5)),
+    };
+    assert_eq!(page.next_page(1, 2), Some(2));
+    assert_eq!(page.next_page(3, 2), None);
+    let page = lookup::Page {
+        databases: two,
+        info: None,
+    };
+    assert_eq!(page.next_page(1, 2), Some(2));
+    let page = lookup::Page {
+        databases: vec![],
+        info: info(Some(5)),
+    };
+    assert_eq!(page.next_page(1, 2), None, "an empty page ends the listing");
+}
+
+#[test]
+fn priority_is_start_until_the_export_runs() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    assert_eq!(export.priority(), Priority::Start);
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!()
+    };
+    let response = http::Response::builder()
+        .status(202)
+        .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.to_vec())
+        .unwrap();
+    export
+        .handle_input(now, Input::Reply { id, response })
+        .unwrap();
+    assert_eq!(export.priority(), Priority::Poll);
+}
