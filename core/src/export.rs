@@ -264,6 +264,7 @@ impl Export {
     }
 
     fn on_progress(&mut self, sent_at: Instant, progress: Progress) {
+        let started_now = self.bookmark.is_none();
         if let Some(b) = progress.bookmark {
             match &self.bookmark {
                 None => {
@@ -290,7 +291,13 @@ impl Export {
             ExportStatus::Running => {
                 self.unknown_in_row = 0;
                 self.session.failures = 0;
-                self.schedule_poll(sent_at);
+                if started_now {
+                    // The reply that starts an export is never held; the first poll is
+                    // where the service can hold (wrangler polls at once too).
+                    self.step = Step::Due(self.session.now);
+                } else {
+                    self.schedule_poll(sent_at);
+                }
             }
             ExportStatus::Unknown(status) => {
                 self.unknown_in_row += 1;
@@ -326,7 +333,8 @@ impl Export {
     }
 
     /// Next poll: at once if the service held the last one open at least `min_interval`,
-    /// otherwise `min_interval` after the last one went out.
+    /// otherwise `min_interval` after the last one went out. (The first poll after the
+    /// export starts goes at once: see `on_progress`.)
     fn schedule_poll(&mut self, sent_at: Instant) {
         let at = (sent_at + self.config.pacing.min_interval).max(self.session.now);
         self.step = Step::Due(at);

@@ -469,7 +469,10 @@ pub fn run_script(script: &[Action]) -> RunReport {
                             r#"{{"success":true,"errors":[],"messages":[],"result":{{"at_bookmark":"{served_bookmark}"{status},"type":"export","messages":[{}],"extra":{{"x":1}}}}}}"#,
                             lines.join(",")
                         );
-                        last_poll = Some((sent, now));
+                        if bookmark.is_some() {
+                            // Only polls of a running export are paced; the start is not.
+                            last_poll = Some((sent, now));
+                        }
                         reply(if form == 0 { 202 } else { 200 }, body)
                     }
                     Action::Complete => reply(

@@ -239,6 +239,7 @@ fn pacing_min_interval_unless_held() {
         job(DumpOptions::default()),
         vec![
             active(),
+            active(),
             held(Duration::from_millis(1500)),
             active(),
             complete(),
@@ -246,17 +247,18 @@ fn pacing_min_interval_unless_held() {
         ],
     );
     let t: Vec<_> = log.sends.iter().map(|(t, _)| *t).collect();
+    assert_eq!(t[1], t[0], "the first poll follows the start at once");
     assert_eq!(
-        t[1] - t[0],
+        t[2] - t[1],
         Duration::from_secs(1),
         "a quick reply waits the minimum interval"
     );
     assert_eq!(
-        t[2] - t[1],
+        t[3] - t[2],
         Duration::from_millis(1500),
         "a held reply is followed at once"
     );
-    assert_eq!(t[3] - t[2], Duration::from_secs(1));
+    assert_eq!(t[4] - t[3], Duration::from_secs(1));
 }
 
 #[test]
@@ -648,11 +650,24 @@ fn stale_and_misplaced_inputs_are_refused_without_effect() {
         )
         .unwrap_err();
     assert!(matches!(err, InputError::UnexpectedId { got, outstanding: None } if got == id));
-    // Drain the bookmark event, then it waits.
+    // Drain the bookmark event; the first poll goes at once.
     assert!(matches!(
         export.poll_output(),
         Output::Event(Event::BookmarkLearned(_))
     ));
+    let Output::Send { id: id1, .. } = export.poll_output() else {
+        panic!()
+    };
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id: id1,
+                response: response(),
+            },
+        )
+        .unwrap();
+    // A quick reply: the next poll waits the minimum interval.
     assert!(
         matches!(export.poll_output(), Output::WaitUntil(at) if at == now + Duration::from_secs(1))
     );
@@ -662,6 +677,7 @@ fn stale_and_misplaced_inputs_are_refused_without_effect() {
     let Output::Send { id: id2, .. } = export.poll_output() else {
         panic!()
     };
+    assert!(id2 > id1 && id1 > id);
     assert!(id2 > id);
     let err = export
         .handle_input(
