@@ -29,9 +29,11 @@
 //! - `NULL`; integers in decimal (`-9223372036854775808` parses back as an integer);
 //! - reals in Rust's shortest round-trip form, which always has a `.` or an exponent
 //!   (`2.0`, `-0.0`, `1e-300`, `5e-324`); infinities as `1e999` / `-1e999`;
-//! - text as a `'...'` literal with `'` doubled; newlines, CR and other control characters
-//!   are written as they are (a SQL string literal may contain them). Text that is not valid
-//!   UTF-8 or contains NUL is written as `CAST(X'..' AS TEXT)`;
+//! - text as a `'...'` literal with `'` doubled; newlines and other control characters are
+//!   written as they are (a SQL string literal may contain them), except carriage returns:
+//!   text with CR is written `replace('a\rb','\r',char(13))` like `sqlite3 .dump` does, so the
+//!   file survives line-ending translation. Text that is not valid UTF-8 or contains NUL is
+//!   written as `CAST(X'..' AS TEXT)`;
 //! - blobs as `X'..'` (lower-case hex).
 //!
 //! # Virtual tables
@@ -496,6 +498,7 @@ pub fn write_value<W: Write>(w: &mut W, value: ValueRef<'_>) -> io::Result<()> {
         ValueRef::Integer(i) => write!(w, "{i}"),
         ValueRef::Real(f) => write_real(w, f),
         ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) if s.contains('\r') && !t.contains(&0) => write_text_with_cr(w, s),
             Ok(s) if !t.contains(&0) => write_text_literal(w, s),
             _ => {
                 w.write_all(b"CAST(")?;
@@ -517,6 +520,23 @@ fn write_real<W: Write>(w: &mut W, f: f64) -> io::Result<()> {
         // Debug is the shortest representation that round-trips, and always has '.' or 'e'.
         write!(w, "{f:?}")
     }
+}
+
+/// Text with carriage returns, as `replace('a\rb','\r',char(13))` (like `sqlite3 .dump`), so
+/// that the dump survives tools that translate line endings. The marker is `\r`, or `\r1`,
+/// `\r2`, ... if the text already contains it.
+fn write_text_with_cr<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
+    let mut marker = String::from("\\r");
+    let mut n = 0;
+    while s.contains(&marker) {
+        n += 1;
+        marker = format!("\\r{n}");
+    }
+    w.write_all(b"replace(")?;
+    write_text_literal(w, &s.replace('\r', &marker))?;
+    w.write_all(b",")?;
+    write_text_literal(w, &marker)?;
+    w.write_all(b",char(13))")
 }
 
 fn write_text_literal<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
@@ -588,6 +608,15 @@ mod tests {
         assert_eq!(lit(ValueRef::Real(f64::NEG_INFINITY)), "-1e999");
         assert_eq!(lit(ValueRef::Text(b"it's")), "'it''s'");
         assert_eq!(lit(ValueRef::Text(b"a\0b")), "CAST(X'610062' AS TEXT)");
+        assert_eq!(lit(ValueRef::Text(b"a\nb")), "'a\nb'");
+        assert_eq!(
+            lit(ValueRef::Text(b"it's\r\n")),
+            "replace('it''s\\r\n','\\r',char(13))"
+        );
+        assert_eq!(
+            lit(ValueRef::Text(b"\\r\r")),
+            "replace('\\r\\r1','\\r1',char(13))"
+        );
         assert_eq!(lit(ValueRef::Blob(&[0, 0xff])), "X'00ff'");
         assert_eq!(lit(ValueRef::Blob(&[])), "X''");
     }

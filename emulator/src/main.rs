@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use d1_emulator::{
-    sample, Emulator, EmulatorConfig, Faults, RateLimit, Timing, DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN,
+    dump, sample, Compatibility, DumpOptions, Emulator, EmulatorConfig, Faults, RateLimit, Timing,
+    DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN,
 };
 
 /// A local emulator of the Cloudflare D1 export API over real SQLite files.
@@ -34,6 +35,28 @@ enum Command {
         #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = sample::parse_size)]
         size: u64,
     },
+    /// Write the dump of a SQLite file to stdout: the exact bytes an export would serve.
+    Dump {
+        /// The SQLite file.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// Only the schema.
+        #[arg(long, conflicts_with = "no_schema")]
+        no_data: bool,
+        /// Only the rows.
+        #[arg(long)]
+        no_schema: bool,
+        /// Only this table (repeatable).
+        #[arg(long = "table", value_name = "NAME")]
+        tables: Vec<String>,
+        /// `d1` (default) or `sqlite3_cli_only`.
+        #[arg(long, value_name = "MODE", value_parser = parse_compatibility, default_value = "d1")]
+        compatibility: Compatibility,
+    },
+}
+
+fn parse_compatibility(s: &str) -> Result<Compatibility, String> {
+    Compatibility::from_wire(s).ok_or_else(|| format!("{s:?}: expected d1 or sqlite3_cli_only"))
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +211,33 @@ fn config(args: Serve) -> Result<EmulatorConfig, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Dump {
+        db,
+        no_data,
+        no_schema,
+        tables,
+        compatibility,
+    }) = cli.command
+    {
+        let options = DumpOptions {
+            no_data,
+            no_schema,
+            tables,
+            compatibility,
+        };
+        let stdout = std::io::stdout().lock();
+        return match dump::write_dump(
+            &db,
+            &options,
+            std::io::BufWriter::with_capacity(1 << 20, stdout),
+        ) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("d1-emulator: {}: {e}", db.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Sample { out, size }) = cli.command {
         return match sample::generate(&out, size) {
             Ok(s) => {

@@ -103,8 +103,10 @@ fn parts_are_announced_out_of_order() {
     let dir = TempDir::new("parts");
     let src = dir.path("big.sqlite");
     d1_emulator::sample::generate(&src, 512 * 1024).unwrap();
-    let mut timing = d1_emulator::Timing::default();
-    timing.part_size = 64 * 1024;
+    let timing = d1_emulator::Timing {
+        part_size: 64 * 1024,
+        ..d1_emulator::Timing::default()
+    };
     let emulator =
         Emulator::start(EmulatorConfig::new().database(UUID, &src).timing(timing)).unwrap();
     let client = Client::new(&emulator);
@@ -142,7 +144,10 @@ fn one_export_at_a_time_per_database() {
     assert_eq!(second.json()["errors"][0]["message"], ALREADY_RUNNING);
     // Once it completes, a new export can start.
     client.poll(UUID, &bookmark);
-    assert_eq!(client.poll(UUID, &bookmark).json()["result"]["status"], "complete");
+    assert_eq!(
+        client.poll(UUID, &bookmark).json()["result"]["status"],
+        "complete"
+    );
     assert_eq!(client.start(UUID, "{}").status, 202);
 }
 
@@ -188,9 +193,15 @@ fn polling_keeps_a_job_alive() {
     let bookmark = first["result"]["at_bookmark"].as_str().unwrap().to_owned();
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(client.poll(UUID, &bookmark).json()["result"]["status"], "active");
+        assert_eq!(
+            client.poll(UUID, &bookmark).json()["result"]["status"],
+            "active"
+        );
     }
-    assert_eq!(client.poll(UUID, &bookmark).json()["result"]["status"], "complete");
+    assert_eq!(
+        client.poll(UUID, &bookmark).json()["result"]["status"],
+        "complete"
+    );
 }
 
 #[test]
@@ -259,7 +270,11 @@ fn dump_options_are_honoured() {
         let (reply, _) = client.run_to_completion(UUID, wire);
         let url = reply["result"]["result"]["signed_url"].as_str().unwrap();
         let got = client.download(url, &[]);
-        assert_eq!(got.body, emulator.dump_bytes(UUID, &options).unwrap(), "{wire}");
+        assert_eq!(
+            got.body,
+            emulator.dump_bytes(UUID, &options).unwrap(),
+            "{wire}"
+        );
     }
 }
 
@@ -268,34 +283,70 @@ fn request_errors_have_envelope_shapes() {
     let dir = TempDir::new("errors");
     let (emulator, client) = start(&dir, EmulatorConfig::new());
     let addr = emulator.addr();
-    let path = format!("/client/v4/accounts/{}/d1/database/{UUID}/export", client.account);
+    let path = format!(
+        "/client/v4/accounts/{}/d1/database/{UUID}/export",
+        client.account
+    );
     let body = br#"{"output_format":"polling"}"#;
 
     let missing = request(addr, "POST", &path, &[], Some(body)).unwrap();
     assert_eq!(error_code(&missing), (401, 10000));
-    let wrong = request(addr, "POST", &path, &[("Authorization", "Bearer nope")], Some(body)).unwrap();
+    let wrong = request(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", "Bearer nope")],
+        Some(body),
+    )
+    .unwrap();
     assert_eq!(error_code(&wrong), (403, 10000));
     assert_eq!(wrong.json()["errors"][0]["message"], "Authentication error");
-    let basic = request(addr, "POST", &path, &[("Authorization", "Basic test-token")], Some(body)).unwrap();
+    let basic = request(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", "Basic test-token")],
+        Some(body),
+    )
+    .unwrap();
     assert_eq!(error_code(&basic), (403, 10000));
 
     let auth = [("Authorization", "Bearer test-token")];
-    let other_account = format!("/client/v4/accounts/{}/d1/database/{UUID}/export", "f".repeat(32));
+    let other_account = format!(
+        "/client/v4/accounts/{}/d1/database/{UUID}/export",
+        "f".repeat(32)
+    );
     let r = request(addr, "POST", &other_account, &auth, Some(body)).unwrap();
     assert_eq!(error_code(&r), (403, 7403));
-    let r = request(addr, "POST", "/client/v4/accounts/xyz/d1/database/x/export", &auth, Some(body)).unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/client/v4/accounts/xyz/d1/database/x/export",
+        &auth,
+        Some(body),
+    )
+    .unwrap();
     assert_eq!(error_code(&r), (400, 7003));
     let r = client.export("not-a-uuid", r#"{"output_format":"polling"}"#);
     assert_eq!(error_code(&r), (400, 7003));
-    let r = client.export("0b1c2d3e-0000-4000-8000-0000000000ff", r#"{"output_format":"polling"}"#);
+    let r = client.export(
+        "0b1c2d3e-0000-4000-8000-0000000000ff",
+        r#"{"output_format":"polling"}"#,
+    );
     assert_eq!(error_code(&r), (404, 7404));
     let r = client.export(UUID, r#"{"output_format":"polling""#);
     assert_eq!(error_code(&r), (400, 7400));
     let r = client.export(UUID, r#"{"dump_options":{}}"#);
     assert_eq!(error_code(&r), (400, 7400));
-    let r = client.export(UUID, r#"{"output_format":"polling","dump_options":{"no_data":"yes"}}"#);
+    let r = client.export(
+        UUID,
+        r#"{"output_format":"polling","dump_options":{"no_data":"yes"}}"#,
+    );
     assert_eq!(error_code(&r), (400, 7400));
-    let r = client.start(UUID, r#"{"compatibility":"sqlite3_cli_only","no_data":true}"#);
+    let r = client.start(
+        UUID,
+        r#"{"compatibility":"sqlite3_cli_only","no_data":true}"#,
+    );
     assert_eq!(error_code(&r), (400, 7400));
     let r = client.start(UUID, r#"{"compatibility":"postgres"}"#);
     assert_eq!(error_code(&r), (400, 7400));
@@ -327,12 +378,21 @@ fn lookup_by_name_or_uuid_and_paged_list() {
     assert_eq!(r["result"]["uuid"], uuids[2].as_str());
     assert_eq!(r["result"]["name"], "db-2");
     assert_eq!(r["result"]["num_tables"], 2);
-    let by_uuid = client.api("GET", &format!("/d1/database/{}?fields=uuid,name", uuids[4]), None).unwrap();
+    let by_uuid = client
+        .api(
+            "GET",
+            &format!("/d1/database/{}?fields=uuid,name", uuids[4]),
+            None,
+        )
+        .unwrap();
     assert_eq!(by_uuid.json()["result"]["name"], "db-4");
     let missing = client.api("GET", "/d1/database/nope", None).unwrap();
     assert_eq!(error_code(&missing), (404, 7404));
 
-    let page2 = client.api("GET", "/d1/database?per_page=2&page=2", None).unwrap().json();
+    let page2 = client
+        .api("GET", "/d1/database?per_page=2&page=2", None)
+        .unwrap()
+        .json();
     let names: Vec<&str> = page2["result"]
         .as_array()
         .unwrap()
@@ -344,9 +404,15 @@ fn lookup_by_name_or_uuid_and_paged_list() {
         page2["result_info"],
         serde_json::json!({"page": 2, "per_page": 2, "count": 2, "total_count": 5})
     );
-    let last = client.api("GET", "/d1/database?per_page=2&page=4", None).unwrap().json();
+    let last = client
+        .api("GET", "/d1/database?per_page=2&page=4", None)
+        .unwrap()
+        .json();
     assert_eq!(last["result"], serde_json::json!([]));
-    let named = client.api("GET", "/d1/database?name=db-3", None).unwrap().json();
+    let named = client
+        .api("GET", "/d1/database?name=db-3", None)
+        .unwrap()
+        .json();
     assert_eq!(named["result"][0]["uuid"], uuids[3].as_str());
     assert_eq!(named["result_info"]["total_count"], 1);
     let bad = client.api("GET", "/d1/database?per_page=0", None).unwrap();
@@ -371,10 +437,15 @@ fn virtual_tables_fail_the_export_unless_filtered_or_cli_compatible() {
     assert_eq!(body["success"], true);
     let result = &body["result"];
     assert_eq!(result["status"], "error");
-    assert_eq!(result["error"], "cannot export databases with Virtual Tables (fts5)");
+    assert_eq!(
+        result["error"],
+        "cannot export databases with Virtual Tables (fts5)"
+    );
     assert!(result["at_bookmark"].is_string());
     // Polling it repeats the error; the database is not left busy.
-    let again = client.poll(UUID, result["at_bookmark"].as_str().unwrap()).json();
+    let again = client
+        .poll(UUID, result["at_bookmark"].as_str().unwrap())
+        .json();
     assert_eq!(again["result"]["error"], result["error"]);
     let (ok, _) = client.run_to_completion(UUID, r#"{"tables":["notes"]}"#);
     assert_eq!(ok["result"]["status"], "complete");
@@ -396,7 +467,10 @@ fn unreadable_database_is_an_inner_failure() {
     assert_eq!(reply.status, 200);
     let result = &reply.json()["result"];
     assert_eq!(result["success"], false);
-    assert!(result["error"].as_str().unwrap().starts_with("Export failed:"));
+    assert!(result["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Export failed:"));
 }
 
 #[test]
@@ -408,7 +482,10 @@ fn downloads_support_head_ranges_and_expiry() {
     );
     let (reply, _) = client.run_to_completion(UUID, "{}");
     let bookmark = reply["result"]["at_bookmark"].as_str().unwrap().to_owned();
-    let url = reply["result"]["result"]["signed_url"].as_str().unwrap().to_owned();
+    let url = reply["result"]["result"]["signed_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let full = emulator.dump_bytes(UUID, &DumpOptions::default()).unwrap();
     let n = full.len();
 
@@ -419,7 +496,10 @@ fn downloads_support_head_ranges_and_expiry() {
 
     let tail = client.download(&url, &[("Range", "bytes=10-")]);
     assert_eq!(tail.status, 206);
-    assert_eq!(tail.header("Content-Range"), Some(format!("bytes 10-{}/{n}", n - 1).as_str()));
+    assert_eq!(
+        tail.header("Content-Range"),
+        Some(format!("bytes 10-{}/{n}", n - 1).as_str())
+    );
     assert_eq!(tail.body, &full[10..]);
     let mid = client.download(&url, &[("Range", "bytes=5-9"), ("If-Range", &etag)]);
     assert_eq!((mid.status, &mid.body[..]), (206, &full[5..10]));
@@ -427,7 +507,10 @@ fn downloads_support_head_ranges_and_expiry() {
     assert_eq!(stale.status, 200);
     let past = client.download(&url, &[("Range", &format!("bytes={n}-"))]);
     assert_eq!(past.status, 416);
-    assert_eq!(past.header("Content-Range"), Some(format!("bytes */{n}").as_str()));
+    assert_eq!(
+        past.header("Content-Range"),
+        Some(format!("bytes */{n}").as_str())
+    );
 
     let with_auth = client.download(&url, &[("Authorization", "Bearer test-token")]);
     assert_eq!(with_auth.status, 200);
@@ -493,8 +576,10 @@ fn shutdown_stops_serving_and_removes_dump_files() {
     client.run_to_completion(UUID, "{}");
     let addr = emulator.addr();
     emulator.shutdown();
-    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err()
-        || request(addr, "GET", "/__emulator/stats", &[], None).is_err());
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err()
+            || request(addr, "GET", "/__emulator/stats", &[], None).is_err()
+    );
 }
 
 #[test]

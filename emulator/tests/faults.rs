@@ -10,7 +10,8 @@ use serde_json::Value;
 
 fn start(dir: &TempDir, faults: Faults) -> (Emulator, Client) {
     let db = small_db(dir);
-    let emulator = Emulator::start(EmulatorConfig::new().database(UUID, db).faults(faults)).unwrap();
+    let emulator =
+        Emulator::start(EmulatorConfig::new().database(UUID, db).faults(faults)).unwrap();
     let client = Client::new(&emulator);
     (emulator, client)
 }
@@ -80,7 +81,9 @@ fn http_429_past_n_requests_in_a_window() {
     assert_eq!(body["success"], false);
     assert_eq!(body["errors"][0]["code"], 971);
     // After the window, requests pass again.
-    std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()) + Duration::from_millis(50));
+    std::thread::sleep(
+        Duration::from_millis(1500).saturating_sub(t0.elapsed()) + Duration::from_millis(50),
+    );
     assert_eq!(lookup(&client).unwrap().status, 200);
     assert_eq!(emulator.stats().faults("http_429"), 3);
 }
@@ -103,7 +106,10 @@ fn invalid_json_on_the_nth_request() {
     assert!(broken.text().starts_with('{'));
     // The poll was processed: it counted.
     assert_eq!(emulator.stats().polls_per_job[&bookmark], 1);
-    assert_eq!(client.poll(UUID, &bookmark).json()["result"]["status"], "complete");
+    assert_eq!(
+        client.poll(UUID, &bookmark).json()["result"]["status"],
+        "complete"
+    );
 }
 
 #[test]
@@ -128,7 +134,10 @@ fn reset_connection_on_the_nth_request() {
     assert_eq!(lookup(&client).unwrap().status, 200);
     let stats = emulator.stats();
     assert_eq!(stats.faults("reset_connection"), 1);
-    assert_eq!(stats.requests["GET /accounts/:account/d1/database/:database"][&0], 1);
+    assert_eq!(
+        stats.requests["GET /accounts/:account/d1/database/:database"][&0],
+        1
+    );
 }
 
 #[test]
@@ -146,7 +155,10 @@ fn truncated_first_download_then_resume() {
     let full = emulator.dump_bytes(UUID, &DumpOptions::default()).unwrap();
     let first = client.download(url, &[]);
     assert_eq!(first.status, 200);
-    assert_eq!(first.header("Content-Length"), Some(full.len().to_string().as_str()));
+    assert_eq!(
+        first.header("Content-Length"),
+        Some(full.len().to_string().as_str())
+    );
     assert!(first.short);
     assert_eq!(first.body.len(), full.len() / 2);
     assert_eq!(first.body, &full[..full.len() / 2]);
@@ -178,14 +190,20 @@ fn slow_downloads_are_throttled() {
     let client = Client::new(&emulator);
     let (reply, _) = client.run_to_completion(UUID, "{}");
     let url = reply["result"]["result"]["signed_url"].as_str().unwrap();
-    let size = emulator.dump_bytes(UUID, &DumpOptions::default()).unwrap().len();
+    let size = emulator
+        .dump_bytes(UUID, &DumpOptions::default())
+        .unwrap()
+        .len();
     let t0 = Instant::now();
     let got = client.download(url, &[]);
     let elapsed = t0.elapsed().as_secs_f64();
     assert_eq!(got.body.len(), size);
     let expected = size as f64 / (256.0 * 1024.0);
     assert!(elapsed >= expected * 0.9, "{elapsed}s for {size} bytes");
-    assert!(elapsed < expected * 3.0 + 1.0, "{elapsed}s for {size} bytes");
+    assert!(
+        elapsed < expected * 3.0 + 1.0,
+        "{elapsed}s for {size} bytes"
+    );
 }
 
 #[test]
@@ -203,7 +221,9 @@ fn first_signed_url_already_expired() {
     let url = reply["result"]["result"]["signed_url"].as_str().unwrap();
     let denied = client.download(url, &[]);
     assert_eq!(denied.status, 403);
-    assert!(denied.text().contains("<Code>AccessDenied</Code><Message>Request has expired</Message>"));
+    assert!(denied
+        .text()
+        .contains("<Code>AccessDenied</Code><Message>Request has expired</Message>"));
     let fresh = client.poll(UUID, bookmark).json();
     let fresh_url = fresh["result"]["result"]["signed_url"].as_str().unwrap();
     assert_ne!(fresh_url, url);
@@ -252,7 +272,9 @@ fn extra_fields_everywhere() {
     assert!(reply["result"]["result"]["x_emulator_unknown"].is_object());
     let url = reply["result"]["result"]["signed_url"].as_str().unwrap();
     assert_eq!(client.download(url, &[]).status, 200);
-    let err = client.start("0b1c2d3e-0000-4000-8000-0000000000ff", "{}").json();
+    let err = client
+        .start("0b1c2d3e-0000-4000-8000-0000000000ff", "{}")
+        .json();
     assert!(err["errors"][0]["x_emulator_unknown"].is_object());
     let list = client.api("GET", "/d1/database", None).unwrap().json();
     assert!(list["result"][0]["x_emulator_unknown"].is_object());

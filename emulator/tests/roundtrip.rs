@@ -217,7 +217,9 @@ fn full_dump_round_trips_exactly() {
     let text = String::from_utf8(dump.clone()).unwrap();
     assert!(text.starts_with("PRAGMA defer_foreign_keys=TRUE;\n"));
     assert!(text.contains("INSERT INTO \"vals\" VALUES(1006,-9223372036854775808);"));
-    assert!(text.contains("\nDELETE FROM sqlite_sequence;\nINSERT INTO \"sqlite_sequence\" VALUES("));
+    assert!(
+        text.contains("\nDELETE FROM sqlite_sequence;\nINSERT INTO \"sqlite_sequence\" VALUES(")
+    );
     assert!(text.contains("\nINSERT INTO \"sqlite_sequence\" VALUES('auto',3);\n"));
     assert!(text.contains("INSERT INTO \"gen\"(\"a\",\"d\") VALUES(1,'x');"));
     let loaded = load(&dump, &dir.path("dst.sqlite"));
@@ -284,7 +286,9 @@ fn no_data_then_no_schema_rebuilds_the_database() {
     .unwrap();
     let s = String::from_utf8(schema_only.clone()).unwrap();
     let d = String::from_utf8(data_only.clone()).unwrap();
-    assert!(!s.lines().any(|l| l.starts_with("INSERT") || l.starts_with("DELETE")));
+    assert!(!s
+        .lines()
+        .any(|l| l.starts_with("INSERT") || l.starts_with("DELETE")));
     assert!(!d.lines().any(|l| l.starts_with("CREATE")));
     assert!(d.contains("INSERT INTO \"sqlite_sequence\""));
     // Schema first, then data: the same database (triggers exist while the data loads, so

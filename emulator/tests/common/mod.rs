@@ -176,7 +176,10 @@ impl Client {
             self.addr,
             method,
             &format!("/client/v4/accounts/{}{rest}", self.account),
-            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
             body.map(str::as_bytes),
         )
     }
@@ -203,7 +206,11 @@ impl Client {
     }
 
     /// Polls until `complete`; returns (reply, every message seen from the start).
-    pub fn run_to_completion(&self, uuid: &str, dump_options: &str) -> (serde_json::Value, Vec<String>) {
+    pub fn run_to_completion(
+        &self,
+        uuid: &str,
+        dump_options: &str,
+    ) -> (serde_json::Value, Vec<String>) {
         let mut messages = Vec::new();
         let mut reply = self.start(uuid, dump_options).json();
         for _ in 0..100 {
