@@ -475,6 +475,10 @@ fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -> Answer {
     loop {
         let now = Instant::now();
         let State { jobs, stats, .. } = &mut *st;
+        // A poll being held counts as polling: the idle sweeper must not cancel its job.
+        if let Some(job) = jobs.jobs.get_mut(&bookmark) {
+            job.last_poll = now;
+        }
         if jobs.settle(&bookmark, timing, now, stats)
             || now >= deadline
             || shared.stopping.load(Ordering::SeqCst)

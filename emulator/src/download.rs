@@ -205,7 +205,7 @@ pub(crate) fn serve(
             truncate,
         }
     };
-    let mut file = match File::open(&plan.path) {
+    let file = match File::open(&plan.path) {
         Ok(f) => f,
         Err(_) => {
             return finish(s3_error(
@@ -277,7 +277,7 @@ pub(crate) fn serve(
     } else {
         len
     };
-    let sent = send_body(shared, &mut file, stream, start, limit);
+    let sent = send_body(shared, file, stream, start, limit);
     let mut st = shared.lock();
     let sent_ok = match sent {
         Ok(n) => {
@@ -306,28 +306,71 @@ pub(crate) fn serve(
 /// the bytes sent (and on error, those sent before it).
 fn send_body(
     shared: &Shared,
-    file: &mut File,
+    file: File,
     stream: &TcpStream,
     start: u64,
     len: u64,
 ) -> Result<u64, (u64, io::Error)> {
+    match shared.config.faults.download_kib_per_sec.filter(|k| *k > 0) {
+        Some(kib) => copy_buffered(shared, file, stream, start, len, Some(kib * 1024)),
+        None => copy_zero(shared, file, stream, start, len),
+    }
+}
+
+/// sendfile(2): the kernel moves the pages from the page cache to the socket. (std's
+/// `io::copy` deliberately does not use it for file-to-socket copies.) Falls back to a
+/// buffered copy where sendfile is refused.
+#[cfg(target_os = "linux")]
+fn copy_zero(
+    shared: &Shared,
+    file: File,
+    stream: &TcpStream,
+    start: u64,
+    len: u64,
+) -> Result<u64, (u64, io::Error)> {
+    use nix::errno::Errno;
+    let Ok(mut offset) = i64::try_from(start) else {
+        return copy_buffered(shared, file, stream, start, len, None);
+    };
+    let mut sent = 0u64;
+    while sent < len {
+        let chunk = (len - sent).min(1 << 30) as usize;
+        match nix::sys::sendfile::sendfile(stream, &file, Some(&mut offset), chunk) {
+            Ok(0) => return Err((sent, io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => sent += n as u64,
+            Err(Errno::EINTR | Errno::EAGAIN) => {}
+            Err(Errno::EINVAL | Errno::ENOSYS) if sent == 0 => {
+                return copy_buffered(shared, file, stream, start, len, None);
+            }
+            Err(e) => return Err((sent, e.into())),
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn copy_zero(
+    shared: &Shared,
+    file: File,
+    stream: &TcpStream,
+    start: u64,
+    len: u64,
+) -> Result<u64, (u64, io::Error)> {
+    copy_buffered(shared, file, stream, start, len, None)
+}
+
+/// A read/write loop with large buffers, paced to `rate` bytes per second if given.
+fn copy_buffered(
+    shared: &Shared,
+    mut file: File,
+    stream: &TcpStream,
+    start: u64,
+    len: u64,
+    rate: Option<u64>,
+) -> Result<u64, (u64, io::Error)> {
     file.seek(SeekFrom::Start(start)).map_err(|e| (0, e))?;
     let mut w = stream;
-    let Some(kib) = shared.config.faults.download_kib_per_sec.filter(|k| *k > 0) else {
-        // Lets the kernel move the bytes (sendfile) where it can.
-        let mut body = Read::by_ref(file).take(len);
-        return io::copy(&mut body, &mut w)
-            .map_err(|e| (0, e))
-            .and_then(|n| {
-                if n == len {
-                    Ok(n)
-                } else {
-                    Err((n, io::ErrorKind::UnexpectedEof.into()))
-                }
-            });
-    };
-    let rate = kib * 1024;
-    let chunk = (rate / 20).clamp(512, 256 * 1024) as usize;
+    let chunk = rate.map_or(256 * 1024, |r| (r / 20).clamp(512, 256 * 1024) as usize);
     let mut buf = vec![0; chunk];
     let began = Instant::now();
     let mut sent = 0u64;
@@ -342,10 +385,12 @@ fn send_body(
         }
         w.write_all(&buf[..n]).map_err(|e| (sent, e))?;
         sent += n as u64;
-        let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-        let elapsed = began.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+            let elapsed = began.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
         }
     }
     Ok(sent)
