@@ -85,6 +85,7 @@ mod api;
 pub mod config;
 mod download;
 pub mod dump;
+mod export;
 pub mod faults;
 mod http;
 mod jobs;
@@ -93,9 +94,9 @@ mod server;
 pub mod stats;
 mod timefmt;
 
-pub use api::{ALREADY_RUNNING, JOB_GONE_PREFIX};
 pub use config::{DatabaseConfig, EmulatorConfig, Timing, DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN};
 pub use dump::{Compatibility, DumpError, DumpOptions};
+pub use export::{ALREADY_RUNNING, JOB_GONE_PREFIX};
 pub use faults::{Faults, RateLimit};
 pub use stats::Stats;
 
