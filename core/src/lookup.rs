@@ -91,6 +91,43 @@ fn parse_page(status: u16, h: &HeaderMap, b: &[u8], limit: usize) -> Result<Page
     })
 }
 
+fn parse_bookmark(
+    status: u16,
+    h: &HeaderMap,
+    b: &[u8],
+    limit: usize,
+) -> Result<String, ReplyError> {
+    #[derive(serde::Deserialize)]
+    struct Bookmark {
+        #[serde(default)]
+        bookmark: Option<String>,
+    }
+    let envelope = parse_envelope::<Bookmark>(status, h, b, limit)?;
+    match envelope.result.and_then(|r| r.bookmark) {
+        Some(bookmark) if !bookmark.is_empty() => Ok(bookmark),
+        _ => Err(ReplyError::Retry(Transient::InvalidJson {
+            status,
+            detail: "the bookmark reply has no bookmark".to_owned(),
+        })),
+    }
+}
+
+/// The database's current time-travel bookmark, without starting an export:
+/// `GET …/d1/database/{id}/time_travel/bookmark`. An export taken now would carry it, so a
+/// backup whose manifest holds the same bookmark is still current.
+pub fn current_bookmark(
+    config: Config,
+    account: &AccountId,
+    database: &DatabaseId,
+    now: Instant,
+) -> Option<Call<String>> {
+    let uri = format!(
+        "{}/accounts/{account}/d1/database/{database}/time_travel/bookmark",
+        config.api_base
+    );
+    Call::new(config, &uri, parse_bookmark, now)
+}
+
 /// Finds a database by name (or checks an id): `GET …/d1/database/{name}`.
 pub fn find_database(
     config: Config,

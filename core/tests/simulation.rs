@@ -842,3 +842,24 @@ fn priority_is_start_until_the_export_runs() {
         .unwrap();
     assert_eq!(export.priority(), Priority::Poll);
 }
+
+#[test]
+fn the_current_bookmark_is_one_get() {
+    let now = Instant::now();
+    let account = AccountId::new(ACCOUNT).unwrap();
+    let db = DatabaseId::new(DB).unwrap();
+    let mut call = lookup::current_bookmark(config(), &account, &db, now).unwrap();
+    let Output::Send { id, request } = call.poll_output() else {
+        panic!()
+    };
+    assert_eq!(request.method(), http::Method::GET);
+    assert_eq!(
+        request.uri().path(),
+        format!("/client/v4/accounts/{ACCOUNT}/d1/database/{DB}/time_travel/bookmark")
+    );
+    assert!(request.headers().contains_key("authorization"));
+    let r = http::Response::builder().status(200).body(br#"{"success":true,"result":{"bookmark":"00000001-00000002-00004e2f-0a83ea2fceebc654de0640c422be4653"}}"#.to_vec()).unwrap();
+    call.handle_input(now, Input::Reply { id, response: r })
+        .unwrap();
+    assert!(matches!(call.poll_output(), Output::Done(Ok(b)) if b.starts_with("00000001-")));
+}
