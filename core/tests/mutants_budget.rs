@@ -155,3 +155,16 @@ fn a_failed_acquire_takes_no_slot() {
         Ok(())
     );
 }
+
+#[test]
+fn the_end_of_a_block_still_respects_the_window() {
+    let t0 = Instant::now();
+    let w = Duration::from_secs(10);
+    let mut b = RateBudget::new(1, w);
+    b.try_acquire(t0, Priority::Poll).unwrap();
+    b.throttled(t0, Some(Duration::from_secs(5)));
+    // The block ends at t0 + 5 s, but the window's only slot is taken until t0 + 10 s.
+    let end = t0 + Duration::from_secs(5);
+    assert_eq!(b.next_slot(end, Priority::Poll), t0 + w);
+    assert_eq!(b.try_acquire(end, Priority::Poll), Err(t0 + w));
+}

@@ -470,3 +470,13 @@ fn caller_mistakes_are_explained() {
         "invalid policy: max_attempts is zero"
     );
 }
+
+#[test]
+fn an_api_base_shows_itself() {
+    let base = ApiBase::new("https://api.test/client/v4/").unwrap();
+    assert_eq!(
+        format!("{base:?}"),
+        "ApiBase(\"https://api.test/client/v4\")"
+    );
+    assert_eq!(base.to_string(), "https://api.test/client/v4");
+}
