@@ -5,7 +5,11 @@
 //! Polls of running exports come first: new exports (and lookups) may use the window only up
 //! to `limit - reserve`, so a running export is never starved into auto-cancellation.
 
+use crate::error::Transient;
+use crate::event::Event;
+use crate::io::{Input, InputError, Machine, Output};
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What a request is for, which decides how much of the budget it may use.
@@ -131,6 +135,129 @@ impl RateBudget {
         self.throttled += 1;
         let until = now + retry_after.unwrap_or(self.block_after_429);
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+}
+
+/// A [`RateBudget`] shared by many machines (clone it into each).
+#[derive(Debug, Clone)]
+pub struct SharedBudget(Arc<Mutex<RateBudget>>);
+
+impl SharedBudget {
+    /// Shares `budget`.
+    pub fn new(budget: RateBudget) -> Self {
+        Self(Arc::new(Mutex::new(budget)))
+    }
+
+    /// Runs `f` on the budget.
+    pub fn with<R>(&self, f: impl FnOnce(&mut RateBudget) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// A machine whose API requests may use a shared budget.
+pub trait Prioritized {
+    /// How much of the budget the next API request may use.
+    fn priority(&self) -> Priority;
+}
+
+impl Prioritized for crate::Export {
+    fn priority(&self) -> Priority {
+        crate::Export::priority(self)
+    }
+}
+
+impl<T> Prioritized for crate::lookup::Call<T> {
+    fn priority(&self) -> Priority {
+        Priority::Start
+    }
+}
+
+/// Wraps a machine so its API requests go out only when a [`SharedBudget`] allows, and a 429
+/// it meets blocks every machine sharing the budget. Downloads are not counted (they go to
+/// the signed URL's host, not the API).
+#[derive(Debug)]
+pub struct Gated<M: Machine> {
+    inner: M,
+    budget: SharedBudget,
+    now: Instant,
+    held: Option<Output<M::Outcome>>,
+}
+
+impl<M: Machine + Prioritized> Gated<M> {
+    /// Wraps `inner`, which starts at `now`.
+    pub fn new(inner: M, budget: SharedBudget, now: Instant) -> Self {
+        Self {
+            inner,
+            budget,
+            now,
+            held: None,
+        }
+    }
+
+    /// The wrapped machine.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    /// The wrapped machine, mutably (for `poll_event` while a body streams).
+    pub fn inner_mut(&mut self) -> &mut M {
+        &mut self.inner
+    }
+
+    fn gate(&mut self, out: Output<M::Outcome>) -> Output<M::Outcome> {
+        match out {
+            Output::Send { .. } => {
+                let priority = self.inner.priority();
+                let now = self.now;
+                match self.budget.with(|b| b.try_acquire(now, priority)) {
+                    Ok(()) => out,
+                    Err(at) => {
+                        self.held = Some(out);
+                        Output::WaitUntil(at)
+                    }
+                }
+            }
+            Output::Event(Event::RetryScheduled {
+                reason: Transient::Throttled { retry_after },
+                ..
+            }) => {
+                let now = self.now;
+                self.budget.with(|b| b.throttled(now, retry_after));
+                out
+            }
+            other => other,
+        }
+    }
+}
+
+impl<M: Machine + Prioritized> Machine for Gated<M> {
+    type Outcome = M::Outcome;
+
+    fn poll_output(&mut self) -> Output<M::Outcome> {
+        if let Some(held) = self.held.take() {
+            // The inner machine may have ended (deadline, cancel) or have news meanwhile.
+            match self.inner.poll_output() {
+                Output::WaitUntil(_) => return self.gate(held),
+                news => {
+                    if !matches!(news, Output::Done(_)) {
+                        self.held = Some(held);
+                    }
+                    return news;
+                }
+            }
+        }
+        let out = self.inner.poll_output();
+        self.gate(out)
+    }
+
+    fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
+        self.now = self.now.max(now);
+        self.inner.handle_input(now, input)
+    }
+
+    fn reply_limit(&self) -> usize {
+        self.inner.reply_limit()
     }
 }
 

@@ -86,7 +86,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
-pub use budget::{Priority, RateBudget};
+pub use budget::{Gated, Prioritized, Priority, RateBudget, SharedBudget};
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,
