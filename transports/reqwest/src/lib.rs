@@ -118,8 +118,11 @@ impl Client {
                     Error::sink("create a temporary file beside", Some(dest.clone()), e)
                 })?;
         let temp = Some(part.path().to_owned());
+        let mut file = tokio::fs::File::from_std(file);
+        // tokio buffers each write (2 MiB by default); keep it to our buffer size.
+        file.set_max_buf_size(self.config.buffer_size);
         let mut sink: Sink<'_, tokio::io::Sink> = Sink::File {
-            file: tokio::fs::File::from_std(file),
+            file,
             digest: Digest::new(),
         };
         let outcome = self.run(&mut export, &mut sink, &mut on_event).await?;
