@@ -1,0 +1,321 @@
+//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the export machine's
+//! accessors, events and edge decisions, step by step through the public API.
+
+use d1_export_core::*;
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const DB: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
+const URL: &str = "https://bucket.test/x.sql?X-Amz-Signature=s";
+
+fn config() -> Config {
+    let mut c = Config::new(
+        ApiBase::new("https://api.test/client/v4").unwrap(),
+        ApiToken::new("tok").unwrap(),
+    );
+    c.retry.jitter_seed = 3;
+    c
+}
+
+fn job() -> Job {
+    Job {
+        account: AccountId::new(ACCOUNT).unwrap(),
+        database: DatabaseId::new(DB).unwrap(),
+        options: DumpOptions::default(),
+    }
+}
+
+fn reply(status: u16, body: &str) -> http::Response<Vec<u8>> {
+    http::Response::builder()
+        .status(status)
+        .body(body.as_bytes().to_vec())
+        .unwrap()
+}
+
+fn active(bookmark: &str, messages: &str) -> http::Response<Vec<u8>> {
+    reply(
+        202,
+        &format!(
+            r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"active","messages":[{messages}]}}}}"#
+        ),
+    )
+}
+
+fn complete(filename: Option<&str>) -> http::Response<Vec<u8>> {
+    let name = filename.map_or(String::new(), |f| format!(r#""filename":"{f}","#));
+    reply(
+        200,
+        &format!(
+            r#"{{"success":true,"result":{{"at_bookmark":"bm","status":"complete","result":{{{name}"signed_url":"{URL}"}}}}}}"#
+        ),
+    )
+}
+
+fn head(status: u16, pairs: &[(&str, &str)]) -> http::Response<()> {
+    let mut b = http::Response::builder().status(status);
+    for (k, v) in pairs {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap()
+}
+
+/// Drains events; returns them and the first non-event output.
+fn next(export: &mut Export) -> (Vec<Event>, Output<Outcome>) {
+    let mut events = Vec::new();
+    loop {
+        match export.poll_output() {
+            Output::Event(e) => events.push(e),
+            other => return (events, other),
+        }
+    }
+}
+
+fn expect_send(export: &mut Export) -> RequestId {
+    match next(export).1 {
+        Output::Send { id, .. } => id,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+fn expect_download(export: &mut Export) -> (RequestId, http::Request<()>) {
+    match next(export).1 {
+        Output::Download { id, request } => (id, request),
+        other => panic!("expected a download, got {other:?}"),
+    }
+}
+
+/// Feeds replies until the machine asks for a download (ticking through waits).
+fn to_download(export: &mut Export, now: Instant) -> (RequestId, http::Request<()>) {
+    let id = expect_send(export);
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm", ""),
+            },
+        )
+        .unwrap();
+    let id = expect_send(export);
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: complete(Some("x.sql")),
+            },
+        )
+        .unwrap();
+    expect_download(export)
+}
+
+#[test]
+fn accessors_follow_the_export() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    assert_eq!(export.job(), &job());
+    assert_eq!(export.bookmark(), None);
+    assert_eq!(export.state(), State::Idle);
+    let id = expect_send(&mut export);
+    assert_eq!(export.state(), State::Polling { bookmark: None });
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm-7", r#""Uploaded part 2""#),
+            },
+        )
+        .unwrap();
+    assert_eq!(export.bookmark(), Some("bm-7"));
+    assert_eq!(
+        export.state(),
+        State::Polling {
+            bookmark: Some("bm-7")
+        }
+    );
+    // poll_event hands out the queued events in order, without moving the machine on.
+    assert_eq!(
+        export.poll_event(),
+        Some(Event::BookmarkLearned("bm-7".into()))
+    );
+    assert_eq!(
+        export.poll_event(),
+        Some(Event::PartUploaded {
+            part: 2,
+            distinct_parts: 1
+        })
+    );
+    assert_eq!(
+        export.poll_event(),
+        Some(Event::Log("Uploaded part 2".into()))
+    );
+    assert_eq!(export.poll_event(), None);
+    assert!(matches!(export.poll_output(), Output::Send { .. }));
+}
+
+#[test]
+fn downloading_and_finished_states() {
+    let mut now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let (id, _) = to_download(&mut export, now);
+    assert_eq!(export.state(), State::Downloading { received: 0 });
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: head(200, &[("content-length", "10")]),
+            },
+        )
+        .unwrap();
+    let (_, out) = next(&mut export);
+    assert!(matches!(out, Output::WriteBody { start_at: 0, .. }));
+    export
+        .handle_input(
+            now,
+            Input::DownloadFailed {
+                id,
+                written: 4,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    assert_eq!(export.state(), State::Downloading { received: 4 });
+    let (events, out) = next(&mut export);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::RetryScheduled {
+            reason: Transient::DownloadInterrupted { received: 4 },
+            ..
+        }
+    )));
+    let Output::WaitUntil(at) = out else {
+        panic!("{out:?}")
+    };
+    now = at;
+    export.handle_input(now, Input::Tick).unwrap();
+    let (id, request) = expect_download(&mut export);
+    assert_eq!(request.headers()[http::header::RANGE], "bytes=4-");
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: head(
+                    206,
+                    &[("content-range", "bytes 4-9/10"), ("content-length", "6")],
+                ),
+            },
+        )
+        .unwrap();
+    let (_, out) = next(&mut export);
+    assert!(matches!(out, Output::WriteBody { start_at: 4, .. }));
+    export
+        .handle_input(now, Input::DownloadEnded { id, written: 6 })
+        .unwrap();
+    assert_eq!(export.state(), State::Complete);
+    match next(&mut export).1 {
+        Output::Done(Ok(outcome)) => {
+            assert_eq!(outcome.bytes, 10);
+            assert_eq!(outcome.filename, "x.sql");
+            assert_eq!(outcome.bookmark.as_deref(), Some("bm"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let _ = expect_send(&mut export);
+    export.handle_input(now, Input::Cancel).unwrap();
+    assert_eq!(export.state(), State::Failed);
+}
+
+#[test]
+fn misplaced_inputs_name_the_state_they_met() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let id = expect_send(&mut export);
+    assert_eq!(
+        export.handle_input(now, Input::DownloadEnded { id, written: 1 }),
+        Err(InputError::WrongInput {
+            input: "DownloadEnded",
+            state: "awaiting reply"
+        })
+    );
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm", ""),
+            },
+        )
+        .unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: complete(None),
+            },
+        )
+        .unwrap();
+    let (id, _) = expect_download(&mut export);
+    assert_eq!(
+        export.handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm", "")
+            }
+        ),
+        Err(InputError::WrongInput {
+            input: "Reply",
+            state: "awaiting download head"
+        })
+    );
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: head(200, &[("content-length", "5")]),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        export.handle_input(now, Input::DownloadProgress { id, written: 1 }),
+        Err(InputError::WrongInput {
+            input: "DownloadProgress",
+            state: "body ready"
+        })
+    );
+    let (_, out) = next(&mut export);
+    assert!(matches!(out, Output::WriteBody { .. }));
+    assert_eq!(
+        export.handle_input(
+            now,
+            Input::Failed {
+                id,
+                failure: TransportFailure::Reset
+            }
+        ),
+        Err(InputError::WrongInput {
+            input: "Failed",
+            state: "streaming body"
+        })
+    );
+    // None of that changed anything: the body still completes the file, named after the
+    // database since the service gave no file name.
+    export
+        .handle_input(now, Input::DownloadEnded { id, written: 5 })
+        .unwrap();
+    match next(&mut export).1 {
+        Output::Done(Ok(outcome)) => {
+            assert_eq!(outcome.bytes, 5);
+            assert_eq!(outcome.filename, format!("{DB}.sql"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
