@@ -1,10 +1,12 @@
-//! The `/client/v4` API: routing, faults, authentication, database lookup and list.
+//! The `/client/v4` API: routing, faults, authentication, database lookup and list, the
+//! time-travel bookmark.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::bookmark;
 use crate::config::DatabaseConfig;
 use crate::export::export;
 use crate::faults::Injection;
@@ -56,6 +58,7 @@ enum Route {
     List { account: String },
     Get { account: String, database: String },
     Export { account: String, database: String },
+    Bookmark { account: String, database: String },
     Unknown,
 }
 
@@ -80,6 +83,10 @@ impl Route {
                 account: (*acc).to_owned(),
                 database: (*db).to_owned(),
             },
+            ["accounts", acc, "d1", "database", db, "time_travel", "bookmark"] => Route::Bookmark {
+                account: (*acc).to_owned(),
+                database: (*db).to_owned(),
+            },
             _ => Route::Unknown,
         }
     }
@@ -89,6 +96,9 @@ impl Route {
             Route::List { .. } => "/accounts/:account/d1/database",
             Route::Get { .. } => "/accounts/:account/d1/database/:database",
             Route::Export { .. } => "/accounts/:account/d1/database/:database/export",
+            Route::Bookmark { .. } => {
+                "/accounts/:account/d1/database/:database/time_travel/bookmark"
+            }
             Route::Unknown => "(unknown API route)",
         }
     }
@@ -206,8 +216,10 @@ fn dispatch(shared: &Arc<Shared>, req: &Request, route: &Route) -> Answer {
     if token != Some(shared.config.token.as_str()) {
         return Answer::error(403, 10000, "Authentication error");
     }
-    let (Route::List { account } | Route::Get { account, .. } | Route::Export { account, .. }) =
-        route
+    let (Route::List { account }
+    | Route::Get { account, .. }
+    | Route::Export { account, .. }
+    | Route::Bookmark { account, .. }) = route
     else {
         unreachable!("unknown routes answered above")
     };
@@ -248,33 +260,48 @@ fn dispatch(shared: &Arc<Shared>, req: &Request, route: &Route) -> Answer {
                 ),
             }
         }
-        Route::Export { database, .. } => {
-            if !is_uuid(database) {
-                return Answer::error(
-                    400,
-                    7003,
-                    format!(
-                        "Could not route to {}, perhaps your object identifier is invalid?",
-                        req.path
-                    ),
-                );
-            }
-            match shared
-                .config
-                .databases
-                .iter()
-                .find(|d| same_uuid(&d.uuid, database))
-            {
-                Some(db) => export(shared, req, db),
-                None => Answer::error(
-                    404,
-                    7404,
-                    format!("The database {database} could not be found"),
-                ),
-            }
-        }
+        Route::Export { database, .. } => match by_uuid(shared, req, database) {
+            Ok(db) => export(shared, req, db),
+            Err(a) => a,
+        },
+        // `?timestamp=` (a bookmark in the past) is ignored: the answer is the current one.
+        Route::Bookmark { database, .. } => match by_uuid(shared, req, database) {
+            Ok(db) => Answer::ok(200, json!({"bookmark": bookmark::current(db)})),
+            Err(a) => a,
+        },
         Route::Unknown => unreachable!("answered above"),
     }
+}
+
+/// The database a route names by UUID: 400/7003 if `database` is not a UUID, 404/7404 if
+/// there is no such database.
+fn by_uuid<'a>(
+    shared: &'a Shared,
+    req: &Request,
+    database: &str,
+) -> Result<&'a DatabaseConfig, Answer> {
+    if !is_uuid(database) {
+        return Err(Answer::error(
+            400,
+            7003,
+            format!(
+                "Could not route to {}, perhaps your object identifier is invalid?",
+                req.path
+            ),
+        ));
+    }
+    shared
+        .config
+        .databases
+        .iter()
+        .find(|d| same_uuid(&d.uuid, database))
+        .ok_or_else(|| {
+            Answer::error(
+                404,
+                7404,
+                format!("The database {database} could not be found"),
+            )
+        })
 }
 
 fn database_info(db: &DatabaseConfig) -> Value {
@@ -370,6 +397,17 @@ mod tests {
                 account: "a".into(),
                 database: "my db".into()
             }
+        );
+        assert_eq!(
+            Route::parse("/client/v4/accounts/a/d1/database/b/time_travel/bookmark"),
+            Route::Bookmark {
+                account: "a".into(),
+                database: "b".into()
+            }
+        );
+        assert_eq!(
+            Route::parse("/client/v4/accounts/a/d1/database/b/time_travel"),
+            Route::Unknown
         );
         assert_eq!(Route::parse("/client/v4/user"), Route::Unknown);
     }

@@ -170,7 +170,7 @@ pub(crate) fn serve(
             return finish(s3_error(403, "AccessDenied", "Request has expired", &extra));
         }
         let truncate_fault = shared.config.faults.truncate_first_download;
-        let Some(job) = st.jobs.jobs.get_mut(&grant.bookmark) else {
+        let Some(job) = st.jobs.jobs.get_mut(&grant.job) else {
             drop(st);
             return finish(s3_error(
                 404,
@@ -198,10 +198,7 @@ pub(crate) fn serve(
         Plan {
             path,
             size,
-            etag: format!(
-                "\"{}-{size:x}\"",
-                &grant.bookmark[..8.min(grant.bookmark.len())]
-            ),
+            etag: format!("\"{}-{size:x}\"", job.tag),
             truncate,
         }
     };

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{same_uuid, Answer};
+use crate::api::Answer;
 use crate::config::DatabaseConfig;
-use crate::download;
 use crate::dump::{self, Compatibility, DumpError, DumpOptions};
 use crate::http::Request;
-use crate::jobs::{JobState, PartCounter, Phase};
+use crate::jobs::{JobId, JobState, PartCounter, Phase};
 use crate::server::{Shared, State};
+use crate::{bookmark, download};
 
 /// The message of a second export while one is active (HTTP 409, code 7500).
 pub const ALREADY_RUNNING: &str =
@@ -80,27 +80,28 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
         return Answer::error(400, 7400, e.to_string());
     }
     let timing = &shared.config.timing;
-    let bookmark = match body.current_bookmark {
+    let id = match body.current_bookmark {
         Some(bookmark) => {
             let now = Instant::now();
             let mut st = shared.lock();
             let State { jobs, stats, .. } = &mut *st;
             jobs.sweep(timing.idle_cancel, now, stats);
-            match jobs.jobs.get_mut(&bookmark) {
-                Some(job)
-                    if same_uuid(&job.db_uuid, &db.uuid) && job.state != JobState::Cancelled =>
-                {
+            let found = jobs.find(&db.uuid, &bookmark);
+            match found.and_then(|id| jobs.jobs.get_mut(&id)) {
+                Some(job) if job.state != JobState::Cancelled => {
                     job.polls += 1;
                     job.last_poll = now;
                     stats.polls_per_job.insert(bookmark.clone(), job.polls);
                 }
                 _ => return job_gone(&bookmark),
             }
-            bookmark
+            found.expect("found above")
         }
         None => {
             // Read the schema before taking the lock: a virtual table fails the export at once.
             let precheck = dump::precheck(&db.path, &options);
+            // The job is at the database's bookmark as of now (the time-travel endpoint's).
+            let bookmark = bookmark::current(db);
             let now = Instant::now();
             let mut st = shared.lock();
             let State {
@@ -110,15 +111,15 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             if jobs.active_for(&db.uuid).is_some() {
                 return Answer::error(409, 7500, ALREADY_RUNNING);
             }
-            let bookmark = jobs.create(rng, &db.uuid, now);
+            let id = jobs.create(rng, &db.uuid, &bookmark, now);
             stats.jobs_created += 1;
-            stats.polls_per_job.insert(bookmark.clone(), 0);
-            let job = jobs.jobs.get_mut(&bookmark).expect("just created");
+            stats.polls_per_job.insert(bookmark, 0);
+            let job = jobs.jobs.get_mut(&id).expect("just created");
             match precheck {
                 Ok(()) => {
                     let cancel = job.cancel.clone();
                     drop(st);
-                    spawn_generator(shared, &bookmark, db, options, cancel);
+                    spawn_generator(shared, id, db, options, cancel);
                 }
                 Err(e @ DumpError::VirtualTables(_)) => {
                     job.state = JobState::Error(e.to_string());
@@ -129,7 +130,7 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
                     stats.jobs_failed += 1;
                 }
             }
-            bookmark
+            id
         }
     };
     // The long poll: wait up to `poll_hold` for the job to settle.
@@ -139,16 +140,16 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
         let now = Instant::now();
         let State { jobs, stats, .. } = &mut *st;
         // A poll being held counts as polling: the idle sweeper must not cancel its job.
-        if let Some(job) = jobs.jobs.get_mut(&bookmark) {
+        if let Some(job) = jobs.jobs.get_mut(&id) {
             job.last_poll = now;
         }
-        if jobs.settle(&bookmark, timing, now, stats)
+        if jobs.settle(id, timing, now, stats)
             || now >= deadline
             || shared.stopping.load(Ordering::SeqCst)
         {
             break;
         }
-        let wake = jobs.wake_at(&bookmark, timing, deadline);
+        let wake = jobs.wake_at(id, timing, deadline);
         let wait = wake
             .saturating_duration_since(now)
             .max(Duration::from_millis(1));
@@ -158,7 +159,7 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
-    job_reply(shared, &mut st, &bookmark)
+    job_reply(shared, &mut st, id)
 }
 
 fn job_gone(bookmark: &str) -> Answer {
@@ -175,14 +176,17 @@ fn job_gone(bookmark: &str) -> Answer {
     )
 }
 
-fn job_reply(shared: &Shared, st: &mut State, bookmark: &str) -> Answer {
+fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
     let now = Instant::now();
     let State {
         jobs, stats, rng, ..
     } = st;
-    let Some(job) = jobs.jobs.get_mut(bookmark) else {
-        return job_gone(bookmark);
+    let Some(job) = jobs.jobs.get_mut(&id) else {
+        // Not reached: jobs are kept until the emulator stops.
+        return job_gone("");
     };
+    let bookmark = job.bookmark.clone();
+    let bookmark = bookmark.as_str();
     job.last_poll = now;
     let messages = job.take_messages();
     match job.state.clone() {
@@ -205,7 +209,7 @@ fn job_reply(shared: &Shared, st: &mut State, bookmark: &str) -> Answer {
             let filename = job.filename.clone();
             let timing = &shared.config.timing;
             let Some(token) = jobs.current_grant(
-                bookmark,
+                id,
                 rng,
                 timing.url_lifetime,
                 shared.config.faults.expire_first_url,
@@ -246,20 +250,18 @@ fn job_reply(shared: &Shared, st: &mut State, bookmark: &str) -> Answer {
 /// Writes the job's dump on a thread of its own, announcing parts as they fill.
 fn spawn_generator(
     shared: &Arc<Shared>,
-    bookmark: &str,
+    id: JobId,
     db: &DatabaseConfig,
     options: DumpOptions,
     cancel: Arc<AtomicBool>,
 ) {
     let shared2 = shared.clone();
-    let job_bookmark = bookmark.to_owned();
     let db_path = db.path.clone();
-    let path = shared.work_dir.join(format!("{bookmark}.sql"));
+    let path = shared.work_dir.join(format!("job-{id}.sql"));
     let part_size = shared.config.timing.part_size;
     let spawned = std::thread::Builder::new()
         .name("d1-emulator-dump".into())
         .spawn(move || {
-            let bookmark = job_bookmark;
             let mut parts = PartCounter::new(part_size);
             let result = File::create(&path).map_err(DumpError::from).and_then(|f| {
                 dump::write_dump_with(
@@ -272,7 +274,7 @@ fn spawn_generator(
                         }
                         let msgs = parts.advance(bytes);
                         if !msgs.is_empty() {
-                            if let Some(job) = shared2.lock().jobs.jobs.get_mut(&bookmark) {
+                            if let Some(job) = shared2.lock().jobs.jobs.get_mut(&id) {
                                 job.messages.extend(msgs);
                             }
                         }
@@ -281,7 +283,7 @@ fn spawn_generator(
                 )
             });
             let mut st = shared2.lock();
-            match (st.jobs.jobs.get_mut(&bookmark), result) {
+            match (st.jobs.jobs.get_mut(&id), result) {
                 (Some(job), Ok(size)) if job.is_active() => {
                     let (msgs, total) = parts.finish(size);
                     job.messages.extend(msgs);
@@ -305,7 +307,7 @@ fn spawn_generator(
         Ok(handle) => generators.push(handle),
         Err(e) => {
             drop(generators);
-            if let Some(job) = shared.lock().jobs.jobs.get_mut(bookmark) {
+            if let Some(job) = shared.lock().jobs.jobs.get_mut(&id) {
                 job.phase = Phase::Failed(format!("Export failed: cannot start: {e}"));
             }
         }

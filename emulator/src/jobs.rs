@@ -1,7 +1,13 @@
 //! Export jobs: their life cycle, messages, dump files and signed URLs.
 //!
 //! A job is **active** from its starting POST until it completes, fails or is cancelled. At
-//! most one job per database is active. The dump is written by a thread of its own; the job
+//! most one job per database is active.
+//!
+//! A job's bookmark is the database's time-travel bookmark when it started (see
+//! [`bookmark`](crate::bookmark)), so two exports of an unchanged database share one. Jobs
+//! have ids of their own; polls find a job by (database, bookmark), which leads to the newest
+//! job started with that bookmark. A new job replaces a finished one with the same bookmark
+//! in that index, but the older job (its dump file and signed URLs) is kept. The dump is written by a thread of its own; the job
 //! completes on the first poll at which the dump is written and the [`Timing`] conditions
 //! hold. A completed job keeps its dump file (and answers polls with `complete` and a valid
 //! URL) until the emulator stops.
@@ -35,9 +41,16 @@ pub(crate) enum JobState {
     Cancelled,
 }
 
+/// A job's id (unique within an emulator).
+pub(crate) type JobId = u64;
+
 #[derive(Debug)]
 pub(crate) struct Job {
     pub db_uuid: String,
+    /// The database's bookmark when the job started (its `at_bookmark`).
+    pub bookmark: String,
+    /// Random hex unique to the job (in its file name and download `ETag`).
+    pub tag: String,
     pub filename: String,
     pub started: Instant,
     pub last_poll: Instant,
@@ -69,7 +82,7 @@ impl Job {
 /// A signed URL.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    pub bookmark: String,
+    pub job: JobId,
     pub signature: String,
     pub issued: SystemTime,
     pub expires: Instant,
@@ -123,9 +136,11 @@ impl Rng {
 /// All jobs and signed URLs.
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
-    pub jobs: HashMap<String, Job>,
+    pub jobs: HashMap<JobId, Job>,
+    /// The newest job of each (database uuid, bookmark).
+    index: HashMap<(String, String), JobId>,
     pub grants: HashMap<String, Grant>,
-    seq: u64,
+    seq: JobId,
 }
 
 impl Jobs {
@@ -136,24 +151,24 @@ impl Jobs {
             .find(|j| j.db_uuid == db_uuid && j.is_active())
     }
 
-    /// Creates an active job; returns its bookmark.
-    pub fn create(&mut self, rng: &mut Rng, db_uuid: &str, now: Instant) -> String {
+    /// The newest job of database `db_uuid` (as configured) started at `bookmark`.
+    pub fn find(&self, db_uuid: &str, bookmark: &str) -> Option<JobId> {
+        self.index
+            .get(&(db_uuid.to_owned(), bookmark.to_owned()))
+            .copied()
+    }
+
+    /// Creates an active job of database `db_uuid` (as configured) at `bookmark`, which
+    /// polls with that bookmark then find (in place of any earlier job with it); returns its id.
+    pub fn create(&mut self, rng: &mut Rng, db_uuid: &str, bookmark: &str, now: Instant) -> JobId {
         self.seq += 1;
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        // Shaped like D1's bookmarks: four dash-separated hex groups.
-        let bookmark = format!(
-            "{:08x}-{:08x}-{:08x}-{}",
-            self.seq,
-            secs & 0xffff_ffff,
-            rng.next_u64() & 0xffff_ffff,
-            rng.hex(32)
-        );
-        let filename = format!("{}-{:08x}.sql", db_uuid, rng.next_u64() & 0xffff_ffff);
+        let id = self.seq;
+        let tag = format!("{:08x}", rng.next_u64() & 0xffff_ffff);
+        let filename = format!("{db_uuid}-{tag}.sql");
         let job = Job {
             db_uuid: db_uuid.to_owned(),
+            bookmark: bookmark.to_owned(),
+            tag,
             messages: vec![format!("Generating {filename}")],
             filename,
             started: now,
@@ -167,8 +182,10 @@ impl Jobs {
             grants_issued: 0,
             downloads: 0,
         };
-        self.jobs.insert(bookmark.clone(), job);
-        bookmark
+        self.jobs.insert(id, job);
+        self.index
+            .insert((db_uuid.to_owned(), bookmark.to_owned()), id);
+        id
     }
 
     /// Cancels active jobs not polled within `idle`; returns how many.
@@ -192,14 +209,8 @@ impl Jobs {
 
     /// Moves an active job on if it can: failed dump → error, ready → complete. Returns true
     /// when the job is no longer active.
-    pub fn settle(
-        &mut self,
-        bookmark: &str,
-        timing: &Timing,
-        now: Instant,
-        stats: &mut Stats,
-    ) -> bool {
-        let Some(job) = self.jobs.get_mut(bookmark) else {
+    pub fn settle(&mut self, id: JobId, timing: &Timing, now: Instant, stats: &mut Stats) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
             return true;
         };
         if !job.is_active() {
@@ -231,8 +242,8 @@ impl Jobs {
 
     /// When a waiting poll should look again, at the latest: the moment the minimum export
     /// time is reached (if that is what it waits for) or `deadline`.
-    pub fn wake_at(&self, bookmark: &str, timing: &Timing, deadline: Instant) -> Instant {
-        match self.jobs.get(bookmark) {
+    pub fn wake_at(&self, id: JobId, timing: &Timing, deadline: Instant) -> Instant {
+        match self.jobs.get(&id) {
             Some(job) if matches!(job.phase, Phase::Written { .. }) => {
                 deadline.min(job.started + timing.min_export_time)
             }
@@ -243,14 +254,14 @@ impl Jobs {
     /// The job's valid signed URL token, issuing a new one if it has none or it expired.
     pub fn current_grant(
         &mut self,
-        bookmark: &str,
+        id: JobId,
         rng: &mut Rng,
         lifetime: Duration,
         expire_first: bool,
         now: Instant,
         stats: &mut Stats,
     ) -> Option<String> {
-        let job = self.jobs.get_mut(bookmark)?;
+        let job = self.jobs.get_mut(&id)?;
         if let Some(token) = &job.grant {
             if self.grants.get(token).is_some_and(|g| !g.expired(now)) {
                 return Some(token.clone());
@@ -266,7 +277,7 @@ impl Jobs {
         self.grants.insert(
             token.clone(),
             Grant {
-                bookmark: bookmark.to_owned(),
+                job: id,
                 signature: rng.hex(64),
                 issued: SystemTime::now(),
                 expires: now + lifetime,

@@ -8,6 +8,7 @@
 //! | `POST /client/v4/accounts/{account}/d1/database/{uuid}/export` | start or poll an export job |
 //! | `GET /client/v4/accounts/{account}/d1/database/{name-or-uuid}` | `result: {uuid, name, created_at, version, num_tables, file_size}` |
 //! | `GET /client/v4/accounts/{account}/d1/database?page=&per_page=&name=` | `result: [...]`, `result_info: {page, per_page, count, total_count}` (`name` matches a substring) |
+//! | `GET /client/v4/accounts/{account}/d1/database/{uuid}/time_travel/bookmark` | `result: {bookmark}`: the database's current time-travel bookmark (`?timestamp=` is ignored) |
 //! | `GET`/`HEAD /__download/<token>/<file>.sql?X-Amz-...` | the signed URL: the dump, with `Range` support |
 //! | `GET /__emulator/stats` | [`Stats`] as JSON |
 //!
@@ -27,6 +28,18 @@
 //!   Polling a completed job again answers `complete` again, with a fresh URL if the previous
 //!   one expired.
 //! - An active job not polled for [`Timing::idle_cancel`] is cancelled.
+//!
+//! # Bookmarks
+//!
+//! A job's `at_bookmark` is the database's time-travel bookmark when the export started: the
+//! same value `GET …/time_travel/bookmark` answers at that moment. Bookmarks are shaped like
+//! D1's (`00000001-xxxxxxxx-xxxxxxxx-<32 hex>`) and derived from the database id and the
+//! state of its SQLite file (and `-wal` file): size, modification time, inode and header. So
+//! a bookmark stays the same while the file is unchanged (exporting it changes nothing) and
+//! changes with any write; each database has its own, even when several share one file.
+//! Two exports of an unchanged database one after the other therefore carry the same
+//! bookmark: a poll with it reaches the newer job, while the older job's signed URLs keep
+//! working.
 //!
 //! # Error shapes
 //!
@@ -82,6 +95,7 @@ use std::io;
 use std::net::SocketAddr;
 
 mod api;
+mod bookmark;
 pub mod config;
 mod download;
 pub mod dump;

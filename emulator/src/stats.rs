@@ -9,10 +9,12 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
     /// Requests by route, then by HTTP status. Routes are named like
-    /// `"POST /accounts/:account/d1/database/:database/export"`, `"GET /__download"` or
-    /// `"GET /__emulator/stats"`. A connection reset without a reply counts under status 0.
+    /// `"POST /accounts/:account/d1/database/:database/export"`,
+    /// `"GET /accounts/:account/d1/database/:database/time_travel/bookmark"`,
+    /// `"GET /__download"` or `"GET /__emulator/stats"`. A connection reset without a reply counts under status 0.
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
-    /// For each job (by bookmark): the requests carrying its bookmark.
+    /// For each job (by bookmark): the requests carrying its bookmark. A later export of an
+    /// unchanged database has the same bookmark, so it starts this count again.
     pub polls_per_job: BTreeMap<String, u64>,
     /// Jobs started.
     pub jobs_created: u64,

@@ -598,3 +598,260 @@ fn works_from_inside_another_thread_pool_and_many_at_once() {
         }
     });
 }
+
+const BOOKMARK_ROUTE: &str = "GET /accounts/:account/d1/database/:database/time_travel/bookmark";
+
+/// `GET …/time_travel/bookmark` of `uuid`: the bookmark.
+fn bookmark_of(client: &Client, uuid: &str) -> String {
+    let resp = client
+        .api(
+            "GET",
+            &format!("/d1/database/{uuid}/time_travel/bookmark"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["success"], true);
+    assert_eq!(body["errors"], serde_json::json!([]));
+    assert_eq!(body["messages"], serde_json::json!([]));
+    body["result"]["bookmark"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn time_travel_bookmark_is_the_next_exports_and_follows_the_file() {
+    let dir = TempDir::new("bookmark");
+    let (emulator, client) = start(&dir, EmulatorConfig::new());
+    let before = bookmark_of(&client, UUID);
+    let groups: Vec<usize> = before.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 8, 8, 32], "{before}");
+    assert!(before.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
+    // Unchanged file: the same bookmark; `timestamp` is accepted and ignored.
+    assert_eq!(bookmark_of(&client, UUID), before);
+    let at_time = client
+        .api(
+            "GET",
+            &format!("/d1/database/{UUID}/time_travel/bookmark?timestamp=2024-01-01T00:00:00Z"),
+            None,
+        )
+        .unwrap()
+        .json();
+    assert_eq!(at_time["result"]["bookmark"], before.as_str());
+
+    // The export started next reports it; exporting changes nothing.
+    let (first, _) = client.run_to_completion(UUID, "{}");
+    assert_eq!(first["result"]["status"], "complete");
+    assert_eq!(first["result"]["at_bookmark"], before.as_str());
+    let first_url = first["result"]["result"]["signed_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(bookmark_of(&client, UUID), before);
+
+    // A second export of the unchanged database: same bookmark, a job of its own.
+    let (second, _) = client.run_to_completion(UUID, "{}");
+    assert_eq!(second["result"]["status"], "complete");
+    assert_eq!(second["result"]["at_bookmark"], before.as_str());
+    let second_url = second["result"]["result"]["signed_url"].as_str().unwrap();
+    assert_ne!(second_url, first_url);
+    let expected = emulator.dump_bytes(UUID, &DumpOptions::default()).unwrap();
+    assert_eq!(client.download(second_url, &[]).body, expected);
+    assert_eq!(client.download(&first_url, &[]).body, expected);
+    // A poll with the bookmark reaches the newer job, complete.
+    let again = client.poll(UUID, &before).json();
+    assert_eq!(again["result"]["status"], "complete");
+    assert_eq!(again["result"]["result"]["signed_url"], second_url);
+    // Starting a third while it runs is still refused.
+    let third = client.start(UUID, "{}").json();
+    assert_eq!(third["result"]["at_bookmark"], before.as_str());
+    assert_eq!(error_code(&client.start(UUID, "{}")), (409, 7500));
+    let mut reply = client.poll(UUID, &before).json();
+    while reply["result"]["status"] == "active" {
+        reply = client.poll(UUID, &before).json();
+    }
+    assert_eq!(reply["result"]["status"], "complete");
+    assert_eq!(bookmark_of(&client, UUID), before);
+
+    // A write to the file: a new bookmark, reported by the next export.
+    let conn = rusqlite::Connection::open(dir.path("small.sqlite")).unwrap();
+    conn.execute("INSERT INTO other VALUES ('c', 3)", [])
+        .unwrap();
+    drop(conn);
+    let after = bookmark_of(&client, UUID);
+    assert_ne!(after, before);
+    assert_eq!(bookmark_of(&client, UUID), after);
+    let (fresh, _) = client.run_to_completion(UUID, "{}");
+    assert_eq!(fresh["result"]["at_bookmark"], after.as_str());
+    let url = fresh["result"]["result"]["signed_url"].as_str().unwrap();
+    let got = client.download(url, &[]).body;
+    assert_eq!(
+        got,
+        emulator.dump_bytes(UUID, &DumpOptions::default()).unwrap()
+    );
+    assert_ne!(got, expected, "the new row is in it");
+
+    let stats = emulator.stats();
+    assert_eq!(stats.jobs_created, 4);
+    assert_eq!(stats.jobs_completed, 4);
+    assert_eq!(stats.requests[BOOKMARK_ROUTE][&200], 7);
+    assert_eq!(stats.requests_to(BOOKMARK_ROUTE), 7);
+}
+
+#[test]
+fn time_travel_bookmark_errors_and_databases_sharing_a_file() {
+    let dir = TempDir::new("bookmark-errors");
+    let other = "0b1c2d3e-0000-4000-8000-000000000002";
+    let db = small_db(&dir);
+    let emulator = Emulator::start(
+        EmulatorConfig::new()
+            .database(UUID, &db)
+            .database(other, &db),
+    )
+    .unwrap();
+    let client = Client::new(&emulator);
+    assert_ne!(
+        bookmark_of(&client, UUID),
+        bookmark_of(&client, other),
+        "each database has its own bookmark"
+    );
+    // Any spelling of the UUID names the same database.
+    assert_eq!(
+        bookmark_of(&client, &UUID.replace('-', "").to_uppercase()),
+        bookmark_of(&client, UUID)
+    );
+
+    let addr = emulator.addr();
+    let path = format!(
+        "/client/v4/accounts/{}/d1/database/{UUID}/time_travel/bookmark",
+        client.account
+    );
+    let r = request(addr, "GET", &path, &[], None).unwrap();
+    assert_eq!(error_code(&r), (401, 10000));
+    let r = request(
+        addr,
+        "GET",
+        &path,
+        &[("Authorization", "Bearer nope")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(error_code(&r), (403, 10000));
+    let auth = [("Authorization", "Bearer test-token")];
+    let r = request(
+        addr,
+        "GET",
+        &format!(
+            "/client/v4/accounts/{}/d1/database/{UUID}/time_travel/bookmark",
+            "f".repeat(32)
+        ),
+        &auth,
+        None,
+    )
+    .unwrap();
+    assert_eq!(error_code(&r), (403, 7403));
+    let r = request(
+        addr,
+        "GET",
+        &format!("/client/v4/accounts/xyz/d1/database/{UUID}/time_travel/bookmark"),
+        &auth,
+        None,
+    )
+    .unwrap();
+    assert_eq!(error_code(&r), (400, 7003));
+    let bookmark = |db: &str| {
+        client
+            .api(
+                "GET",
+                &format!("/d1/database/{db}/time_travel/bookmark"),
+                None,
+            )
+            .unwrap()
+    };
+    assert_eq!(error_code(&bookmark("small")), (400, 7003));
+    assert_eq!(
+        error_code(&bookmark("0b1c2d3e-0000-4000-8000-0000000000ff")),
+        (404, 7404)
+    );
+    let r = client
+        .api(
+            "POST",
+            &format!("/d1/database/{UUID}/time_travel/bookmark"),
+            Some("{}"),
+        )
+        .unwrap();
+    assert_eq!(error_code(&r), (405, 10405));
+
+    let stats = emulator.stats();
+    assert_eq!(stats.requests_to(BOOKMARK_ROUTE), 10);
+    assert_eq!(stats.requests[BOOKMARK_ROUTE][&404], 1);
+    assert_eq!(stats.jobs_created, 0);
+}
+
+#[test]
+fn two_hundred_databases_page_through_the_list() {
+    let dir = TempDir::new("fleet");
+    let template = dir.path("template.sqlite");
+    common::make_db(
+        &template,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t(v) VALUES ('a'), ('b'), ('c');",
+    );
+    let uuids: Vec<String> = (0..200)
+        .map(|i| format!("0b1c2d3e-0000-4000-8000-{i:012x}"))
+        .collect();
+    let mut config = EmulatorConfig::new();
+    for (i, u) in uuids.iter().enumerate() {
+        let path = dir.path(&format!("db-{i:03}.sqlite"));
+        std::fs::copy(&template, &path).unwrap();
+        config = config
+            .database(u, path)
+            .database_name(u, format!("db-{i:03}"));
+    }
+    let emulator = Emulator::start(config).unwrap();
+    let client = Client::new(&emulator);
+
+    let mut seen = Vec::new();
+    for page in 1..=4 {
+        let body = client
+            .api(
+                "GET",
+                &format!("/d1/database?page={page}&per_page=50"),
+                None,
+            )
+            .unwrap()
+            .json();
+        assert_eq!(
+            body["result_info"],
+            serde_json::json!({"page": page, "per_page": 50, "count": 50, "total_count": 200})
+        );
+        for d in body["result"].as_array().unwrap() {
+            assert_eq!(d["num_tables"], 1);
+            seen.push(d["uuid"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen, uuids, "every database once, in order");
+    let past = client
+        .api("GET", "/d1/database?page=5&per_page=50", None)
+        .unwrap()
+        .json();
+    assert_eq!(past["result"], serde_json::json!([]));
+    assert_eq!(past["result_info"]["count"], 0);
+    assert_eq!(past["result_info"]["total_count"], 200);
+    let all = client.api("GET", "/d1/database", None).unwrap().json();
+    assert_eq!(all["result"].as_array().unwrap().len(), 200);
+    assert_eq!(all["result_info"]["total_count"], 200);
+    let uneven = client
+        .api("GET", "/d1/database?page=3&per_page=75", None)
+        .unwrap()
+        .json();
+    assert_eq!(uneven["result_info"]["count"], 50);
+    assert_eq!(uneven["result"][0]["uuid"], uuids[150].as_str());
+
+    // Each database exports on its own, with a bookmark of its own.
+    let (a, _) = client.run_to_completion(&uuids[0], "{}");
+    let (b, _) = client.run_to_completion(&uuids[199], "{}");
+    assert_eq!(a["result"]["status"], "complete");
+    assert_eq!(b["result"]["status"], "complete");
+    assert_ne!(a["result"]["at_bookmark"], b["result"]["at_bookmark"]);
+    assert_eq!(emulator.stats().jobs_created, 2);
+}
