@@ -86,6 +86,8 @@ pub fn judge_head(status: StatusCode, headers: &HeaderMap, requested_from: u64) 
                     HeadVerdict::Inconsistent(format!(
                         "asked for bytes from {requested_from}, got a range from {first}"
                     ))
+                } else if last.checked_add(1).is_none() {
+                    HeadVerdict::Inconsistent("a range that ends past the largest size".to_owned())
                 } else if length.is_some_and(|l| l != last - first + 1) {
                     HeadVerdict::Inconsistent(
                         "Content-Length disagrees with Content-Range".to_owned(),

@@ -336,7 +336,8 @@ impl Export {
     /// otherwise `min_interval` after the last one went out. (The first poll after the
     /// export starts goes at once: see `on_progress`.)
     fn schedule_poll(&mut self, sent_at: Instant) {
-        let at = (sent_at + self.config.pacing.min_interval).max(self.session.now);
+        let at =
+            crate::session::later(sent_at, self.config.pacing.min_interval).max(self.session.now);
         self.step = Step::Due(at);
     }
 

@@ -9,6 +9,15 @@ use crate::retry::{ceiling, Jitter};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// `at + d`, saturating at a far future instead of overflowing (`Duration::MAX` means
+/// "never").
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .or_else(|| at.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(at)
+}
+
 #[derive(Debug)]
 pub(crate) struct Session<T> {
     /// The latest time fed in (never earlier than before).
@@ -27,7 +36,7 @@ impl<T: Clone> Session<T> {
     pub(crate) fn new(now: Instant, deadline: Duration, retry: RetryPolicy) -> Self {
         Self {
             now,
-            deadline: now.checked_add(deadline).unwrap_or(now),
+            deadline: later(now, deadline),
             next_id: 0,
             jitter: Jitter::new(retry.jitter_seed),
             retry,
@@ -108,6 +117,6 @@ impl<T: Clone> Session<T> {
             delay,
             reason,
         });
-        Some(self.now + delay)
+        Some(later(self.now, delay))
     }
 }
