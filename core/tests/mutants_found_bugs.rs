@@ -1,7 +1,5 @@
-//! Bugs found while fuzzing and mutation-testing the core, as tests that fail today. They are
-//! `#[ignore]`d so the suite stays green until the core fix lands; the fix removes the
-//! `#[ignore]` (run them with `cargo test -p d1-export-core --test mutants_found_bugs --
-//! --ignored`).
+//! Regression tests for bugs found while fuzzing and mutation-testing the core (all fixed:
+//! overflow on huge ranges, deadlines and Retry-After values).
 
 use d1_export_core::download::{judge_head, HeadVerdict};
 use d1_export_core::*;
@@ -10,7 +8,6 @@ use std::time::{Duration, Instant};
 /// fuzz/pending/download/206-range-end-u64-max: `last + 1` overflows in `judge_head`
 /// (core/src/download.rs, `total.or(Some(last + 1))` and `last - first + 1`).
 #[test]
-
 fn a_range_ending_at_u64_max_is_inconsistent_not_an_overflow() {
     let mut h = http::HeaderMap::new();
     h.insert(
@@ -32,7 +29,6 @@ fn a_range_ending_at_u64_max_is_inconsistent_not_an_overflow() {
 /// overflows, so a caller who means "no deadline" by `Duration::MAX` gets
 /// `DeadlineExceeded` at the first reply.
 #[test]
-
 fn a_huge_deadline_means_no_deadline() {
     let mut config = Config::new(ApiBase::default(), ApiToken::new("t").unwrap());
     config.deadline = Duration::MAX;
@@ -67,7 +63,6 @@ fn a_huge_deadline_means_no_deadline() {
 /// `Retry-After: 18446744073709551615` fed to the budget panics ("overflow when adding
 /// duration to instant"), in release builds too.
 #[test]
-
 fn a_huge_retry_after_does_not_panic_the_budget() {
     let mut h = http::HeaderMap::new();
     h.insert(
