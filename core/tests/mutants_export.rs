@@ -2,7 +2,7 @@
 //! accessors, events and edge decisions, step by step through the public API.
 
 use d1_export_core::*;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 const DB: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
@@ -318,4 +318,207 @@ fn misplaced_inputs_name_the_state_they_met() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Runs a download through `bodies`: for each, the head the server sends and how the body
+/// ends (`Ok(written)`: clean, `Err(written)`: broken).
+/// Returns the events and the result.
+fn download_with(
+    config: Config,
+    bodies: &[(http::Response<()>, Result<u64, u64>)],
+) -> (Vec<Event>, Result<Outcome, Error>) {
+    let mut now = Instant::now();
+    let mut export = Export::new(config, job(), now).unwrap();
+    let (first, _) = to_download(&mut export, now);
+    let mut pending = Some(first);
+    let mut events = Vec::new();
+    let mut bodies = bodies.iter();
+    loop {
+        let id = match pending.take() {
+            Some(id) => id,
+            None => {
+                let (evs, out) = next(&mut export);
+                events.extend(evs);
+                match out {
+                    Output::Download { id, .. } => id,
+                    Output::WaitUntil(at) => {
+                        now = at;
+                        export.handle_input(now, Input::Tick).unwrap();
+                        continue;
+                    }
+                    Output::Done(result) => return (events, result),
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        let Some((head, end)) = bodies.next() else {
+            panic!("the script ran out")
+        };
+        export
+            .handle_input(
+                now,
+                Input::DownloadHead {
+                    id,
+                    head: head.clone(),
+                },
+            )
+            .unwrap();
+        let (evs, out) = next(&mut export);
+        events.extend(evs);
+        match out {
+            Output::WriteBody { .. } => {}
+            Output::Done(result) => return (events, result),
+            Output::WaitUntil(at) => {
+                now = at;
+                export.handle_input(now, Input::Tick).unwrap();
+                continue;
+            }
+            other => panic!("{other:?}"),
+        }
+        let written = match end {
+            Ok(w) | Err(w) => *w,
+        };
+        let input = match end {
+            Ok(_) => Input::DownloadEnded { id, written },
+            Err(_) => Input::DownloadFailed {
+                id,
+                written,
+                failure: TransportFailure::Reset,
+            },
+        };
+        export.handle_input(now, input).unwrap();
+    }
+}
+
+fn whole(len: u64) -> http::Response<()> {
+    head(200, &[("content-length", &len.to_string())])
+}
+
+fn rest(from: u64, len: u64) -> http::Response<()> {
+    head(
+        206,
+        &[
+            ("content-range", &format!("bytes {from}-{}/{len}", len - 1)),
+            ("content-length", &(len - from).to_string()),
+        ],
+    )
+}
+
+#[test]
+fn progress_is_reported_and_checked_against_the_total() {
+    let (events, result) = download_with(config(), &[(whole(10), Ok(10))]);
+    assert_eq!(result.unwrap().bytes, 10);
+    assert!(events.contains(&Event::DownloadProgress {
+        received: 10,
+        total: Some(10)
+    }));
+    assert!(
+        !events.contains(&Event::DownloadRestarted),
+        "a first download is no restart"
+    );
+    // More bytes than announced, reported while streaming: the export fails at once.
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let (id, _) = to_download(&mut export, now);
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: whole(10),
+            },
+        )
+        .unwrap();
+    let _ = next(&mut export);
+    export
+        .handle_input(now, Input::DownloadProgress { id, written: 11 })
+        .unwrap();
+    match next(&mut export).1 {
+        Output::Done(Err(Error::Protocol(ProtocolError::InconsistentDownload(detail)))) => {
+            assert_eq!(detail, "11 bytes arrived, more than the 10 announced")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_server_ignoring_range_restarts_the_count() {
+    let (events, result) = download_with(config(), &[(whole(10), Err(6)), (whole(10), Ok(10))]);
+    assert_eq!(result.unwrap().bytes, 10);
+    let restarts = events
+        .iter()
+        .filter(|e| **e == Event::DownloadRestarted)
+        .count();
+    assert_eq!(restarts, 1, "{events:?}");
+    assert!(events.contains(&Event::DownloadStarted { from: 6 }));
+}
+
+#[test]
+fn a_break_after_the_last_byte_resumes_into_a_416() {
+    // The connection broke after all 10 bytes: resume from 10, which the server answers 416.
+    let (events, result) = download_with(
+        config(),
+        &[
+            (whole(10), Err(10)),
+            (head(416, &[("content-range", "bytes */10")]), Ok(0)),
+        ],
+    );
+    assert_eq!(result.unwrap().bytes, 10);
+    assert!(events.contains(&Event::DownloadStarted { from: 10 }));
+}
+
+#[test]
+fn a_break_after_more_than_announced_fails() {
+    let (_, result) = download_with(config(), &[(whole(10), Err(12))]);
+    match result {
+        Err(Error::Protocol(ProtocolError::InconsistentDownload(detail))) => {
+            assert_eq!(detail, "12 bytes arrived, more than the 10 announced")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bodies_that_make_progress_do_not_spend_attempts() {
+    let mut config = config();
+    config.retry.max_attempts = 2;
+    // Three short clean ends and three breaks, each with new bytes: all resumed.
+    let (_, result) = download_with(
+        config.clone(),
+        &[
+            (whole(60), Ok(10)),
+            (rest(10, 60), Ok(10)),
+            (rest(20, 60), Ok(10)),
+            (rest(30, 60), Ok(30)),
+        ],
+    );
+    assert_eq!(result.unwrap().bytes, 60);
+    let (_, result) = download_with(
+        config,
+        &[
+            (whole(60), Err(10)),
+            (rest(10, 60), Err(10)),
+            (rest(20, 60), Err(10)),
+            (rest(30, 60), Ok(30)),
+        ],
+    );
+    assert_eq!(result.unwrap().bytes, 60);
+}
+
+#[test]
+fn bodies_that_bring_nothing_spend_attempts() {
+    let mut config = config();
+    config.retry.max_attempts = 3;
+    let empty_break = || (whole(10), Err(0));
+    let (_, result) = download_with(
+        config,
+        &[empty_break(), empty_break(), empty_break(), empty_break()],
+    );
+    assert_eq!(
+        result,
+        Err(Error::GaveUp {
+            attempts: 3,
+            last: Transient::DownloadInterrupted { received: 0 }
+        })
+    );
 }
