@@ -1,0 +1,110 @@
+//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the small accessors a
+//! driver or the CLI relies on.
+
+use d1_export_core::*;
+use std::time::Instant;
+
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const DB: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
+
+#[test]
+fn ids_show_their_value() {
+    let db = DatabaseId::new(&DB.to_ascii_uppercase()).unwrap();
+    assert_eq!(db.as_str(), DB);
+    assert_eq!(db.to_string(), DB);
+    assert_eq!(AsRef::<str>::as_ref(&db), DB);
+    assert_eq!(format!("{db:?}"), format!("DatabaseId({DB:?})"));
+    let account: AccountId = ACCOUNT.parse().unwrap();
+    assert_eq!(account.as_str(), ACCOUNT);
+    assert_eq!(format!("{account:?}"), format!("AccountId({ACCOUNT:?})"));
+    let name = DatabaseName::new("prod-db_1").unwrap();
+    assert_eq!(name.as_str(), "prod-db_1");
+    assert_eq!(name.to_string(), "prod-db_1");
+}
+
+#[test]
+fn what_looks_like_a_database_id() {
+    assert!(DatabaseId::looks_like(DB));
+    for not in [
+        "prod-db",
+        "",
+        "0a1b2c3d-0000-4000-8000-00000000abc",
+        "0a1b2c3d_0000-4000-8000-00000000abcd",
+    ] {
+        assert!(!DatabaseId::looks_like(not), "{not:?}");
+    }
+}
+
+#[test]
+fn request_ids_count_up_from_one() {
+    let now = Instant::now();
+    let config = Config::new(ApiBase::default(), ApiToken::new("t").unwrap());
+    let job = Job {
+        account: AccountId::new(ACCOUNT).unwrap(),
+        database: DatabaseId::new(DB).unwrap(),
+        options: DumpOptions::default(),
+    };
+    let mut export = Export::new(config.clone(), job, now).unwrap();
+    assert_eq!(export.reply_limit(), config.max_reply_bytes);
+    assert_eq!(export.reply_limit(), 1 << 20);
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!("no request")
+    };
+    assert_eq!(id.get(), 1);
+    assert_eq!(id.to_string(), "#1");
+    export
+        .handle_input(
+            now,
+            Input::Failed {
+                id,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    let next = loop {
+        match export.poll_output() {
+            Output::Event(_) => {}
+            Output::WaitUntil(at) => export.handle_input(at, Input::Tick).unwrap(),
+            Output::Send { id, .. } => break id,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(next.get(), 2);
+    assert!(next > id);
+}
+
+#[test]
+fn input_errors_say_which_request() {
+    let now = Instant::now();
+    let config = Config::new(ApiBase::default(), ApiToken::new("t").unwrap());
+    let job = Job {
+        account: AccountId::new(ACCOUNT).unwrap(),
+        database: DatabaseId::new(DB).unwrap(),
+        options: DumpOptions::default(),
+    };
+    let mut export = Export::new(config, job, now).unwrap();
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!("no request")
+    };
+    let err = export
+        .handle_input(now, Input::DownloadEnded { id, written: 0 })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input DownloadEnded does not fit state awaiting reply"
+    );
+    export.handle_input(now, Input::Cancel).unwrap();
+    let err = export
+        .handle_input(
+            now,
+            Input::Failed {
+                id,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input for request #1, but no request is outstanding"
+    );
+}
