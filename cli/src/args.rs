@@ -12,12 +12,12 @@ use std::path::PathBuf;
 #[command(name = "d1-export", version, about, long_about)]
 pub struct Args {
     /// The database: its UUID, or its name (looked up in the account).
-    #[arg(required_unless_present = "demo", value_name = "DATABASE")]
+    #[arg(required_unless_present_any = ["demo", "all"], value_name = "DATABASE")]
     pub database: Option<String>,
 
     /// Where to write the dump; `-` for stdout. Required unless --demo (which defaults to
-    /// demo.sql).
-    #[arg(short, long, value_name = "FILE|-", required_unless_present = "demo")]
+    /// demo.sql) or --all.
+    #[arg(short, long, value_name = "FILE|-", required_unless_present_any = ["demo", "all"], conflicts_with = "all")]
     pub output: Option<PathBuf>,
 
     /// Export only this table (repeatable).
@@ -70,9 +70,50 @@ pub struct Args {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// Export every database of the account into --output-dir, as `<name>-<uuid>.sql` plus
+    /// its manifest, under one shared request budget.
+    #[arg(
+        long,
+        conflicts_with = "database",
+        requires = "output_dir",
+        help_heading = "Fleet"
+    )]
+    pub all: bool,
+
+    /// The directory for --all (created if missing).
+    #[arg(long, value_name = "DIR", requires = "all", help_heading = "Fleet")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Exports running at once with --all.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Fleet")]
+    pub concurrency: u16,
+
+    /// With --all: only databases whose name matches this glob (`*`, `?`; repeatable).
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    pub include: Vec<String>,
+
+    /// With --all: skip databases whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    pub exclude: Vec<String>,
+
+    /// With --all: skip a database whose current time-travel bookmark equals the one in its
+    /// existing manifest in --output-dir (nothing changed since that export).
+    #[arg(long, requires = "all", help_heading = "Fleet")]
+    pub skip_unchanged: bool,
+
+    /// The API request budget shared by all exports, as REQUESTS/SECONDS (the API allows
+    /// 1200 per 300 seconds per user).
+    #[arg(
+        long,
+        value_name = "N/SECS",
+        default_value = "1200/300",
+        help_heading = "Fleet"
+    )]
+    pub rate_limit: String,
+
     /// Run a complete export against a local emulator on a generated sample database: no
     /// account needed.
-    #[arg(long, conflicts_with_all = ["database", "account_id", "api_base", "tables", "no_data", "no_schema", "compatibility"])]
+    #[arg(long, conflicts_with_all = ["database", "account_id", "api_base", "tables", "no_data", "no_schema", "compatibility", "all"])]
     pub demo: bool,
 }
 

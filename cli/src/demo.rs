@@ -82,8 +82,5 @@ impl Demo {
 }
 
 fn fail(message: String) -> Failure {
-    Failure {
-        code: Code::Other,
-        message,
-    }
+    Failure::new(Code::Other, message)
 }

@@ -2,7 +2,10 @@
 
 use crate::args::DriverArg;
 use d1_export_core::{AccountId, Event, Job};
-use d1_export_transport::{CancelToken, ClientConfig, DatabaseInfo, Error, ExportOutcome};
+use d1_export_transport::{
+    CancelToken, ClientConfig, DatabaseInfo, DatabaseReport, Error, ExportOutcome, FleetHooks,
+    FleetOptions,
+};
 use std::path::Path;
 
 /// Where the dump goes.
@@ -49,6 +52,20 @@ impl Driver {
         match self {
             Self::Blocking(c) => c.find_database(account, name_or_id),
             Self::Async(c, rt) => rt.block_on(c.find_database(account, name_or_id)),
+        }
+    }
+
+    /// Exports every selected database of the account into `dir`.
+    pub fn export_all(
+        &self,
+        account: &AccountId,
+        dir: &Path,
+        options: &FleetOptions,
+        hooks: &(impl FleetHooks + Sync),
+    ) -> Result<Vec<DatabaseReport>, Error> {
+        match self {
+            Self::Blocking(c) => c.export_all(account, dir, options, hooks),
+            Self::Async(c, rt) => rt.block_on(c.export_all(account, dir, options, hooks)),
         }
     }
 

@@ -11,6 +11,8 @@ pub struct Failure {
     pub code: Code,
     /// What to tell the user.
     pub message: String,
+    /// The outcome was already printed (as the `--json` summary): print no second object.
+    pub reported: bool,
 }
 
 /// The exit codes.
@@ -39,12 +41,18 @@ impl From<Code> for ExitCode {
 }
 
 impl Failure {
+    /// A failure with this code.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            reported: false,
+        }
+    }
+
     /// A usage failure.
     pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: Code::Usage,
-            message: message.into(),
-        }
+        Self::new(Code::Usage, message)
     }
 
     /// Classifies a driver error.
@@ -62,9 +70,6 @@ impl Failure {
             },
             _ => Code::Other,
         };
-        Self {
-            code,
-            message: error.to_string(),
-        }
+        Self::new(code, error.to_string())
     }
 }

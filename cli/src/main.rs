@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod driver;
 mod exit;
+mod fleet;
 mod manifest;
 mod report;
 
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         Err(failure) => {
             reporter.clear();
             let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
-            if args.json {
+            if args.json && !failure.reported {
                 let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
                 println!("{obj}");
             }
@@ -72,9 +73,16 @@ fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
-    let config = client_config(args)?;
+    let mut config = client_config(args)?;
     let account = account(args)?;
     let options = dump_options(args)?;
+    if args.all {
+        let budget = fleet::parse_rate_limit(&args.rate_limit)?;
+        config = config.budget(d1_export_core::SharedBudget::new(budget));
+        let driver =
+            Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+        return fleet::run(args, &driver, &account, options);
+    }
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
     let database = args.database.as_deref().unwrap_or_default();
     let (database, name) = resolve(&driver, &account, database)?;
@@ -160,18 +168,15 @@ fn resolve(
         f
     })?;
     if info.name != database {
-        return Err(Failure {
-            code: Code::NotFound,
-            message: format!(
+        return Err(Failure::new(
+            Code::NotFound,
+            format!(
                 "the lookup of {database:?} answered a database named {:?}",
                 info.name
             ),
-        });
+        ));
     }
-    let id = DatabaseId::new(&info.uuid).map_err(|e| Failure {
-        code: Code::Other,
-        message: e.to_string(),
-    })?;
+    let id = DatabaseId::new(&info.uuid).map_err(|e| Failure::new(Code::Other, e.to_string()))?;
     Ok((id, Some(info.name)))
 }
 
@@ -227,12 +232,14 @@ fn export(
     });
     if !to_stdout && !args.no_manifest {
         let path = Manifest::path_for(&plan.output);
-        manifest.write(&path).map_err(|e| Failure {
-            code: Code::Download,
-            message: format!(
-                "the dump is complete, but the manifest {} could not be written: {e}",
-                path.display()
-            ),
+        manifest.write(&path).map_err(|e| {
+            Failure::new(
+                Code::Download,
+                format!(
+                    "the dump is complete, but the manifest {} could not be written: {e}",
+                    path.display()
+                ),
+            )
         })?;
     }
     reporter.line(&format!(

@@ -13,6 +13,8 @@
 //! - [`classify_io`] / [`classify_chain`]: transport errors as the core's
 //!   [`TransportFailure`](d1_export_core::TransportFailure).
 //! - [`Drive`]: the machines a driver loops over.
+//! - [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every database of an
+//!   account under one shared budget.
 //!
 //! Protocol decisions (pacing, retries, resume, validation) are not here: they are the core's.
 //! The drivers are `d1-export-ureq` (blocking) and `d1-export-reqwest` (async).
@@ -35,6 +37,7 @@ mod config;
 mod digest;
 mod drive;
 mod error;
+mod fleet;
 mod output;
 
 pub use cancel::{CancelToken, Cancelled};
@@ -43,6 +46,9 @@ pub use config::{ClientConfig, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGE
 pub use digest::{place, Digest, HashingWriter, Placement};
 pub use drive::{strip_authorization, Drive, ExportOutcome};
 pub use error::Error;
+pub use fleet::{
+    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
+};
 pub use output::{is_part_file_name, parent_dir, PartFile};
 
 pub use d1_export_core::lookup::Page;

@@ -36,7 +36,10 @@
 
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, Event, Export, Input, Job, Output, RequestId, TransportFailure};
+use d1_export_core::{
+    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
+    TransportFailure,
+};
 use d1_export_transport::{
     classify_chain, place, strip_authorization, Digest, Drive, PartFile, Placement,
 };
@@ -46,6 +49,8 @@ use std::io::{self, SeekFrom};
 use std::path::Path;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+
+mod fleet;
 
 /// An async client: HTTP settings, the core's policies, and a cancel token.
 ///
@@ -108,7 +113,7 @@ impl Client {
         mut on_event: F,
     ) -> Result<ExportOutcome, Error> {
         let dest = path.as_ref().to_owned();
-        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let for_create = dest.clone();
         let (part, file) =
             tokio::task::spawn_blocking(move || PartFile::create_beside(&for_create))
@@ -125,7 +130,7 @@ impl Client {
             file,
             digest: Digest::new(),
         };
-        let outcome = self.run(&mut export, &mut sink, &mut on_event).await?;
+        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
         let Sink::File { mut file, digest } = sink else {
             unreachable!("the sink stays a file")
         };
@@ -154,12 +159,12 @@ impl Client {
         writer: &mut W,
         mut on_event: F,
     ) -> Result<ExportOutcome, Error> {
-        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let mut sink = Sink::Writer {
             writer,
             digest: Digest::new(),
         };
-        let outcome = self.run(&mut export, &mut sink, &mut on_event).await?;
+        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
         let Sink::Writer { writer, digest } = sink else {
             unreachable!("the sink stays a writer")
         };
@@ -177,15 +182,15 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
-        let mut call = lookup::find_database(
+        let call = lookup::find_database(
             self.config.core.clone(),
             account,
             name_or_id,
             Instant::now(),
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        self.run(
-            &mut call,
+        self.run_gated(
+            call,
             &mut Sink::<'_, tokio::io::Sink>::None,
             &mut |_: &Event| {},
         )
@@ -199,7 +204,7 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> Result<Page, Error> {
-        let mut call = lookup::list_databases(
+        let call = lookup::list_databases(
             self.config.core.clone(),
             account,
             page,
@@ -207,12 +212,49 @@ impl Client {
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run(
-            &mut call,
+        self.run_gated(
+            call,
             &mut Sink::<'_, tokio::io::Sink>::None,
             &mut |_: &Event| {},
         )
         .await
+    }
+
+    /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
+    /// core's retries; no export is started.
+    pub async fn current_bookmark(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+    ) -> Result<String, Error> {
+        let call =
+            lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
+                .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
+        self.run_gated(
+            call,
+            &mut Sink::<'_, tokio::io::Sink>::None,
+            &mut |_: &Event| {},
+        )
+        .await
+    }
+
+    /// Runs a machine, through the shared request budget when the client has one.
+    async fn run_gated<M: Drive + Prioritized, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+        &self,
+        machine: M,
+        sink: &mut Sink<'_, W>,
+        on_event: &mut F,
+    ) -> Result<M::Outcome, Error> {
+        match &self.config.budget {
+            Some(budget) => {
+                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
+                self.run(&mut gated, sink, on_event).await
+            }
+            None => {
+                let mut machine = machine;
+                self.run(&mut machine, sink, on_event).await
+            }
+        }
     }
 
     /// Runs `fut` unless the token is cancelled first (`None` then).

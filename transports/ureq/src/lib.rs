@@ -31,12 +31,17 @@
 
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, Event, Export, Input, Job, Output, RequestId, TransportFailure};
+use d1_export_core::{
+    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
+    TransportFailure,
+};
 use d1_export_transport::{
     classify_io, place, strip_authorization, Digest, Drive, HashingWriter, PartFile, Placement,
 };
 pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use std::fs::File;
+mod fleet;
+
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -109,14 +114,14 @@ impl Client {
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
         let dest = path.as_ref();
-        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let (part, file) = PartFile::create_beside(dest)
             .map_err(|e| Error::sink("create a temporary file beside", Some(dest.into()), e))?;
         let mut sink = Sink::<io::Sink>::File(FileSink {
             file: HashingWriter::new(file),
             part: &part,
         });
-        let outcome = self.run(&mut export, &mut sink, &mut on_event)?;
+        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
         let Sink::File(FileSink { file, .. }) = sink else {
             unreachable!("the sink stays a file")
         };
@@ -141,9 +146,9 @@ impl Client {
         writer: &mut W,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
-        let mut export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let mut sink = Sink::Writer(HashingWriter::new(writer));
-        let outcome = self.run(&mut export, &mut sink, &mut on_event)?;
+        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
         let Sink::Writer(mut w) = sink else {
             unreachable!("the sink stays a writer")
         };
@@ -158,14 +163,14 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
-        let mut call = lookup::find_database(
+        let call = lookup::find_database(
             self.config.core.clone(),
             account,
             name_or_id,
             Instant::now(),
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        self.run(&mut call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -175,7 +180,7 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> Result<Page, Error> {
-        let mut call = lookup::list_databases(
+        let call = lookup::list_databases(
             self.config.core.clone(),
             account,
             page,
@@ -183,7 +188,39 @@ impl Client {
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run(&mut call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+    }
+
+    /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
+    /// core's retries; no export is started.
+    pub fn current_bookmark(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+    ) -> Result<String, Error> {
+        let call =
+            lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
+                .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
+        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+    }
+
+    /// Runs a machine, through the shared request budget when the client has one.
+    fn run_gated<M: Drive + Prioritized, W: Write>(
+        &self,
+        machine: M,
+        sink: &mut Sink<'_, W>,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<M::Outcome, Error> {
+        match &self.config.budget {
+            Some(budget) => {
+                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
+                self.run(&mut gated, sink, on_event)
+            }
+            None => {
+                let mut machine = machine;
+                self.run(&mut machine, sink, on_event)
+            }
+        }
     }
 
     /// The one driving loop, for every machine.
