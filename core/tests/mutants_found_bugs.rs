@@ -5,7 +5,7 @@ use d1_export_core::download::{judge_head, HeadVerdict};
 use d1_export_core::*;
 use std::time::{Duration, Instant};
 
-/// fuzz/pending/download/206-range-end-u64-max: `last + 1` overflows in `judge_head`
+/// fuzz/regressions/download/206-range-end-u64-max: `last + 1` overflows in `judge_head`
 /// (core/src/download.rs, `total.or(Some(last + 1))` and `last - first + 1`).
 #[test]
 fn a_range_ending_at_u64_max_is_inconsistent_not_an_overflow() {
