@@ -108,3 +108,20 @@ fn input_errors_say_which_request() {
         "input for request #1, but no request is outstanding"
     );
 }
+
+#[test]
+fn compatibility_values_round_trip() {
+    for (c, s) in [
+        (Compatibility::D1, "d1"),
+        (Compatibility::Sqlite3CliOnly, "sqlite3_cli_only"),
+    ] {
+        assert_eq!(c.as_str(), s);
+        assert_eq!(s.parse::<Compatibility>(), Ok(c));
+        let options = DumpOptions {
+            compatibility: Some(c),
+            ..DumpOptions::default()
+        };
+        assert_eq!(options.to_wire().unwrap().compatibility.as_deref(), Some(s));
+    }
+    assert!("D1".parse::<Compatibility>().is_err());
+}
