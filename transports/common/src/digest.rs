@@ -18,9 +18,7 @@ impl Digest {
 
     /// Adds bytes written to the sink.
     pub fn update(&mut self, bytes: &[u8]) {
-        if std::env::var_os("NOHASH").is_none() {
-            self.sha.update(bytes);
-        }
+        self.sha.update(bytes);
         self.bytes += bytes.len() as u64;
     }
 
@@ -164,5 +162,170 @@ mod tests {
         assert_eq!(place(5, 0, true), Ok(Placement::Truncate(0)));
         assert!(place(5, 0, false).is_err());
         assert!(place(5, 6, true).is_err());
+    }
+}
+
+/// Hashes buffers on a helper thread, in the order they are pushed, so hashing overlaps the
+/// network and the disk instead of adding to them; the buffers come back for reuse. At most
+/// `depth` buffers wait at once ([`push`](Self::push) blocks beyond that), so memory stays
+/// bounded. The thread starts at the first push.
+#[derive(Debug)]
+pub struct HashPipeline<B> {
+    depth: usize,
+    bytes: u64,
+    idle: Option<Digest>,
+    running: Option<Running<B>>,
+}
+
+#[derive(Debug)]
+struct Running<B> {
+    to: std::sync::mpsc::SyncSender<B>,
+    back: std::sync::mpsc::Receiver<B>,
+    thread: std::thread::JoinHandle<Digest>,
+}
+
+impl<B: AsRef<[u8]> + Send + 'static> HashPipeline<B> {
+    /// A pipeline that continues `digest`, with up to `depth` (at least 1) buffers queued.
+    pub fn new(digest: Digest, depth: usize) -> Self {
+        Self {
+            depth: depth.max(1),
+            bytes: digest.bytes(),
+            idle: Some(digest),
+            running: None,
+        }
+    }
+
+    /// Bytes pushed so far (hashed or queued), the starting digest's included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Queues a buffer for hashing (blocks while `depth` buffers are already queued).
+    pub fn push(&mut self, buf: B) -> io::Result<()> {
+        let len = buf.as_ref().len() as u64;
+        if self.running.is_none() {
+            let mut digest = self.idle.take().unwrap_or_default();
+            let (to, rx) = std::sync::mpsc::sync_channel::<B>(self.depth - 1);
+            let (tx_back, back) = std::sync::mpsc::sync_channel::<B>(self.depth + 1);
+            let thread = std::thread::Builder::new()
+                .name("d1-export-sha256".to_owned())
+                .spawn(move || {
+                    for buf in rx {
+                        digest.update(buf.as_ref());
+                        let _ = tx_back.try_send(buf);
+                    }
+                    digest
+                })?;
+            self.running = Some(Running { to, back, thread });
+        }
+        let running = self
+            .running
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no hasher"))?;
+        running
+            .to
+            .send(buf)
+            .map_err(|_| io::Error::other("the hashing thread stopped"))?;
+        self.bytes += len;
+        Ok(())
+    }
+
+    /// A buffer that was hashed and can be reused, if one is back.
+    pub fn recycled(&mut self) -> Option<B> {
+        self.running.as_ref()?.back.try_recv().ok()
+    }
+
+    /// Waits for every queued buffer to be hashed and returns the digest; the pipeline can
+    /// be used again afterwards (continuing from that digest).
+    pub fn finish(&mut self) -> io::Result<Digest> {
+        let digest = match self.running.take() {
+            Some(Running { to, back, thread }) => {
+                drop(to);
+                drop(back);
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("the hashing thread panicked"))?
+            }
+            None => self.idle.take().unwrap_or_default(),
+        };
+        self.idle = Some(digest.clone());
+        Ok(digest)
+    }
+
+    /// Drops everything queued and starts again from `digest` (after truncating the sink).
+    pub fn reset_to(&mut self, digest: Digest) {
+        if let Some(Running { to, back, thread }) = self.running.take() {
+            drop(to);
+            drop(back);
+            let _ = thread.join();
+        }
+        self.bytes = digest.bytes();
+        self.idle = Some(digest);
+    }
+}
+
+impl<B> Drop for HashPipeline<B> {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread; it is not waited for.
+        self.running.take();
+    }
+}
+
+/// A buffer of which only the first `len` bytes count (so a full-size buffer can be reused
+/// without clearing it).
+#[derive(Debug)]
+pub struct Chunk {
+    /// The buffer.
+    pub buf: Vec<u8>,
+    /// How much of it holds data.
+    pub len: usize,
+}
+
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len.min(self.buf.len())]
+    }
+}
+
+#[cfg(test)]
+mod pipeline_tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_hashes_in_order_and_recycles() {
+        let mut p = HashPipeline::new(Digest::new(), 2);
+        let mut plain = Digest::new();
+        for i in 0..50u8 {
+            let buf = p
+                .recycled()
+                .map(|mut c: Chunk| {
+                    c.buf.fill(i);
+                    c
+                })
+                .unwrap_or_else(|| Chunk {
+                    buf: vec![i; 1000],
+                    len: 0,
+                });
+            let chunk = Chunk {
+                len: 1 + usize::from(i) * 7,
+                ..buf
+            };
+            plain.update(chunk.as_ref());
+            p.push(chunk).unwrap();
+        }
+        assert_eq!(p.bytes(), plain.bytes());
+        let d = p.finish().unwrap();
+        assert_eq!(d.hex(), plain.hex());
+        // Usable again, continuing.
+        p.push(Chunk {
+            buf: vec![1; 3],
+            len: 3,
+        })
+        .unwrap();
+        plain.update(&[1, 1, 1]);
+        assert_eq!(p.finish().unwrap().hex(), plain.hex());
+        p.reset_to(Digest::new());
+        assert_eq!(p.bytes(), 0);
+        assert_eq!(p.finish().unwrap().hex(), Digest::new().hex());
     }
 }

@@ -43,7 +43,7 @@ mod output;
 pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
 pub use config::{ClientConfig, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
-pub use digest::{place, Digest, HashingWriter, Placement};
+pub use digest::{place, Chunk, Digest, HashPipeline, HashingWriter, Placement};
 pub use drive::{strip_authorization, Drive, ExportOutcome};
 pub use error::Error;
 pub use fleet::{

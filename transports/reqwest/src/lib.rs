@@ -128,13 +128,17 @@ impl Client {
         file.set_max_buf_size(self.config.buffer_size);
         let mut sink: Sink<'_, tokio::io::Sink> = Sink::File {
             file,
-            digest: Digest::new(),
+            digest: AsyncDigest::default(),
         };
         let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
-        let Sink::File { mut file, digest } = sink else {
+        let Sink::File {
+            mut file,
+            mut digest,
+        } = sink
+        else {
             unreachable!("the sink stays a file")
         };
-        let outcome = ExportOutcome::new(outcome, &digest)?;
+        let outcome = ExportOutcome::new(outcome, &digest.finish().await?)?;
         file.flush()
             .await
             .map_err(|e| Error::sink("flush", temp.clone(), e))?;
@@ -162,17 +166,17 @@ impl Client {
         let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let mut sink = Sink::Writer {
             writer,
-            digest: Digest::new(),
+            digest: AsyncDigest::default(),
         };
         let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
-        let Sink::Writer { writer, digest } = sink else {
+        let Sink::Writer { writer, mut digest } = sink else {
             unreachable!("the sink stays a writer")
         };
         writer
             .flush()
             .await
             .map_err(|e| Error::sink("flush", None, e))?;
-        ExportOutcome::new(outcome, &digest)
+        ExportOutcome::new(outcome, &digest.finish().await?)
     }
 
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
@@ -399,8 +403,8 @@ impl Client {
             };
             let input = match next {
                 Ok(Some(chunk)) => {
-                    sink.write(&chunk).await?;
                     written += chunk.len() as u64;
+                    sink.write(chunk).await?;
                     machine
                         .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
                     while let Some(event) = machine.poll_event() {
@@ -463,6 +467,76 @@ fn classify(error: &reqwest::Error) -> TransportFailure {
     }
 }
 
+/// Batches of this many bytes are hashed at once.
+const HASH_BATCH: usize = 256 * 1024;
+
+/// The SHA-256 of the sink, computed on the blocking pool one batch behind the writes: hashing
+/// overlaps the network and the disk and never runs long on the runtime. At most two batches
+/// (the one filling and the one hashing) are held.
+#[derive(Debug, Default)]
+struct AsyncDigest {
+    idle: Option<Digest>,
+    running: Option<tokio::task::JoinHandle<Digest>>,
+    batch: Vec<bytes::Bytes>,
+    batched: usize,
+    bytes: u64,
+}
+
+impl AsyncDigest {
+    /// Bytes pushed (hashed or pending).
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    async fn push(&mut self, chunk: bytes::Bytes) -> Result<(), Error> {
+        self.bytes += chunk.len() as u64;
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched >= HASH_BATCH {
+            let mut digest = self.settled().await?;
+            let batch = std::mem::take(&mut self.batch);
+            self.batched = 0;
+            self.running = Some(tokio::task::spawn_blocking(move || {
+                for chunk in &batch {
+                    digest.update(chunk);
+                }
+                digest
+            }));
+        }
+        Ok(())
+    }
+
+    /// The digest of the batches handed to the pool, once they are hashed.
+    async fn settled(&mut self) -> Result<Digest, Error> {
+        match self.running.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Error::Internal(format!("hashing task: {e}"))),
+            None => Ok(self.idle.take().unwrap_or_default()),
+        }
+    }
+
+    /// The digest of everything pushed (the last, partial batch is hashed here).
+    async fn finish(&mut self) -> Result<Digest, Error> {
+        let mut digest = self.settled().await?;
+        for chunk in self.batch.drain(..) {
+            digest.update(&chunk);
+        }
+        self.batched = 0;
+        self.idle = Some(digest.clone());
+        Ok(digest)
+    }
+
+    /// Starts again from `digest` (after the sink was truncated).
+    fn reset_to(&mut self, digest: Digest) {
+        self.running = None;
+        self.batch.clear();
+        self.batched = 0;
+        self.bytes = digest.bytes();
+        self.idle = Some(digest);
+    }
+}
+
 /// Where a download goes.
 enum Sink<'a, W> {
     /// Lookups: no body is ever written.
@@ -470,10 +544,13 @@ enum Sink<'a, W> {
     /// The temporary file (seekable), hashed as written.
     File {
         file: tokio::fs::File,
-        digest: Digest,
+        digest: AsyncDigest,
     },
     /// A stream (append only), hashed as written.
-    Writer { writer: &'a mut W, digest: Digest },
+    Writer {
+        writer: &'a mut W,
+        digest: AsyncDigest,
+    },
 }
 
 impl<W: AsyncWrite + Unpin> Sink<'_, W> {
@@ -483,9 +560,14 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
             Self::File { file, digest } => {
                 match place(digest.bytes(), start_at, true).map_err(Error::Internal)? {
                     Placement::Append => Ok(()),
-                    Placement::Truncate(at) => truncate(file, digest, at)
-                        .await
-                        .map_err(|e| Error::sink("truncate", None, e)),
+                    Placement::Truncate(at) => {
+                        digest.finish().await?;
+                        let rehashed = truncate(file, at)
+                            .await
+                            .map_err(|e| Error::sink("truncate", None, e))?;
+                        digest.reset_to(rehashed);
+                        Ok(())
+                    }
                 }
             }
             Self::Writer { digest, .. } => place(digest.bytes(), start_at, false)
@@ -494,34 +576,32 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
         }
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), Error> {
         match self {
             Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
             Self::File { file, digest } => {
-                file.write_all(bytes)
+                file.write_all(&chunk)
                     .await
                     .map_err(|e| Error::sink("write", None, e))?;
-                digest.update(bytes);
-                Ok(())
+                digest.push(chunk).await
             }
             Self::Writer { writer, digest } => {
                 writer
-                    .write_all(bytes)
+                    .write_all(&chunk)
                     .await
                     .map_err(|e| Error::sink("write", None, e))?;
-                digest.update(bytes);
-                Ok(())
+                digest.push(chunk).await
             }
         }
     }
 }
 
-/// Truncates the file to `at` bytes and re-hashes what stays.
-async fn truncate(file: &mut tokio::fs::File, digest: &mut Digest, at: u64) -> io::Result<()> {
+/// Truncates the file to `at` bytes and returns the digest of what stays.
+async fn truncate(file: &mut tokio::fs::File, at: u64) -> io::Result<Digest> {
     file.flush().await?;
     file.set_len(at).await?;
     file.seek(SeekFrom::Start(0)).await?;
-    digest.reset();
+    let mut digest = Digest::new();
     let mut buf = vec![0u8; 64 * 1024];
     while digest.bytes() < at {
         let want = usize::try_from(at - digest.bytes())
@@ -537,5 +617,5 @@ async fn truncate(file: &mut tokio::fs::File, digest: &mut Digest, at: u64) -> i
         digest.update(&buf[..n]);
     }
     file.seek(SeekFrom::Start(at)).await?;
-    Ok(())
+    Ok(digest)
 }

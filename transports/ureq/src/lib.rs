@@ -36,7 +36,8 @@ use d1_export_core::{
     TransportFailure,
 };
 use d1_export_transport::{
-    classify_io, place, strip_authorization, Digest, Drive, HashingWriter, PartFile, Placement,
+    classify_io, place, strip_authorization, Chunk, Digest, Drive, HashPipeline, PartFile,
+    Placement,
 };
 pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use std::fs::File;
@@ -117,16 +118,16 @@ impl Client {
         let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
         let (part, file) = PartFile::create_beside(dest)
             .map_err(|e| Error::sink("create a temporary file beside", Some(dest.into()), e))?;
-        let mut sink = Sink::<io::Sink>::File(FileSink {
-            file: HashingWriter::new(file),
+        let mut sink: Sink<'_, io::Sink> = Sink::File {
+            file,
             part: &part,
-        });
+            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
+        };
         let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
-        let Sink::File(FileSink { file, .. }) = sink else {
+        let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
+        let Sink::File { mut file, .. } = sink else {
             unreachable!("the sink stays a file")
         };
-        let (mut file, digest) = file.into_parts();
-        let outcome = ExportOutcome::new(outcome, &digest)?;
         let temp = Some(part.path().to_owned());
         file.flush()
             .and_then(|()| file.sync_all())
@@ -147,13 +148,16 @@ impl Client {
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
         let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
-        let mut sink = Sink::Writer(HashingWriter::new(writer));
-        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
-        let Sink::Writer(mut w) = sink else {
-            unreachable!("the sink stays a writer")
+        let mut sink = Sink::Writer {
+            writer,
+            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
         };
-        w.flush().map_err(|e| Error::sink("flush", None, e))?;
-        ExportOutcome::new(outcome, w.digest())
+        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
+        let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
+        if let Sink::Writer { writer, .. } = sink {
+            writer.flush().map_err(|e| Error::sink("flush", None, e))?;
+        }
+        Ok(outcome)
     }
 
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
@@ -335,7 +339,8 @@ impl Client {
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<(), Error> {
         let mut reader = body.into_with_config().limit(u64::MAX).reader();
-        let mut buf = vec![0u8; self.config.buffer_size];
+        let size = self.config.buffer_size;
+        let mut buf = sink.buffer(size);
         let mut written = 0u64;
         loop {
             if self.cancel.is_cancelled() {
@@ -345,7 +350,11 @@ impl Client {
             let input = match reader.read(&mut buf) {
                 Ok(0) => Input::DownloadEnded { id, written },
                 Ok(n) => {
-                    sink.write(&buf[..n])?;
+                    let next = sink.buffer(size);
+                    sink.write(Chunk {
+                        buf: std::mem::replace(&mut buf, next),
+                        len: n,
+                    })?;
                     written += n as u64;
                     machine
                         .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
@@ -384,67 +393,91 @@ fn classify(error: ureq::Error) -> TransportFailure {
     }
 }
 
-/// A file sink: the temporary file, hashed as written.
-struct FileSink<'a> {
-    file: HashingWriter<File>,
-    part: &'a PartFile,
-}
+/// How many buffers may wait for the hashing thread.
+const HASH_DEPTH: usize = 2;
 
-/// Where a download goes.
+/// Where a download goes. Bytes are hashed on a helper thread as they are written.
 enum Sink<'a, W> {
     /// Lookups: no body is ever written.
     None,
-    /// A temporary file (seekable).
-    File(FileSink<'a>),
+    /// The temporary file (seekable).
+    File {
+        file: File,
+        part: &'a PartFile,
+        hash: HashPipeline<Chunk>,
+    },
     /// A stream (append only).
-    Writer(HashingWriter<&'a mut W>),
+    Writer {
+        writer: &'a mut W,
+        hash: HashPipeline<Chunk>,
+    },
 }
 
 impl<W: Write> Sink<'_, W> {
     fn place(&mut self, start_at: u64) -> Result<(), Error> {
         match self {
             Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
-            Self::File(f) => {
-                let path = Some(f.part.path().to_owned());
-                let have = f.file.digest().bytes();
-                match place(have, start_at, true).map_err(Error::Internal)? {
+            Self::File { file, part, hash } => {
+                match place(hash.bytes(), start_at, true).map_err(Error::Internal)? {
                     Placement::Append => Ok(()),
-                    Placement::Truncate(at) => {
-                        truncate(&mut f.file, at).map_err(|e| Error::sink("truncate", path, e))
-                    }
+                    Placement::Truncate(at) => truncate(file, hash, at)
+                        .map_err(|e| Error::sink("truncate", Some(part.path().to_owned()), e)),
                 }
             }
-            Self::Writer(w) => {
-                let have = w.digest().bytes();
-                place(have, start_at, false)
-                    .map(drop)
-                    .map_err(|e| Error::sink("resume", None, io::Error::other(e)))
+            Self::Writer { hash, .. } => place(hash.bytes(), start_at, false)
+                .map(drop)
+                .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
+        }
+    }
+
+    /// A buffer to read the next chunk into: one the hasher gave back, or a new one.
+    fn buffer(&mut self, size: usize) -> Vec<u8> {
+        let recycled = match self {
+            Self::File { hash, .. } | Self::Writer { hash, .. } => hash.recycled(),
+            Self::None => None,
+        };
+        recycled.map_or_else(|| vec![0u8; size], |c| c.buf)
+    }
+
+    fn write(&mut self, chunk: Chunk) -> Result<(), Error> {
+        let hashed = |hash: &mut HashPipeline<Chunk>, chunk| {
+            hash.push(chunk).map_err(|e| Error::Internal(e.to_string()))
+        };
+        match self {
+            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::File { file, part, hash } => {
+                file.write_all(chunk.as_ref())
+                    .map_err(|e| Error::sink("write", Some(part.path().to_owned()), e))?;
+                hashed(hash, chunk)
+            }
+            Self::Writer { writer, hash } => {
+                writer
+                    .write_all(chunk.as_ref())
+                    .map_err(|e| Error::sink("write", None, e))?;
+                hashed(hash, chunk)
             }
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    /// The digest of everything written, once hashed.
+    fn digest(&mut self) -> Result<Digest, Error> {
         match self {
-            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
-            Self::File(f) => f
-                .file
-                .write_all(bytes)
-                .map_err(|e| Error::sink("write", Some(f.part.path().to_owned()), e)),
-            Self::Writer(w) => w
-                .write_all(bytes)
-                .map_err(|e| Error::sink("write", None, e)),
+            Self::File { hash, .. } | Self::Writer { hash, .. } => {
+                hash.finish().map_err(|e| Error::Internal(e.to_string()))
+            }
+            Self::None => Ok(Digest::new()),
         }
     }
 }
 
 /// Truncates the file to `at` bytes and re-hashes what stays.
-fn truncate(file: &mut HashingWriter<File>, at: u64) -> io::Result<()> {
-    let f = file.get_mut();
-    f.set_len(at)?;
-    f.seek(SeekFrom::Start(0))?;
+fn truncate(file: &mut File, hash: &mut HashPipeline<Chunk>, at: u64) -> io::Result<()> {
+    hash.finish()?;
+    file.set_len(at)?;
+    file.seek(SeekFrom::Start(0))?;
     let mut digest = Digest::new();
-    digest.rehash_prefix(&mut *f, at)?;
-    f.seek(SeekFrom::Start(at))?;
-    *file.digest_mut() = digest;
+    digest.rehash_prefix(&mut *file, at)?;
+    file.seek(SeekFrom::Start(at))?;
+    hash.reset_to(digest);
     Ok(())
 }
