@@ -134,7 +134,15 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
         }
     };
     // The long poll: wait up to `poll_hold` for the job to settle.
-    let deadline = Instant::now() + timing.poll_hold;
+    // A request after which the job still needs more polls cannot see it finish: it is
+    // answered at once (so the first reply of a job is never held unless it can complete).
+    let can_finish = can_finish(shared, id, timing);
+    let hold = if can_finish {
+        timing.poll_hold
+    } else {
+        Duration::ZERO
+    };
+    let deadline = Instant::now() + hold;
     let mut st = shared.lock();
     loop {
         let now = Instant::now();
@@ -160,6 +168,15 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             .0;
     }
     job_reply(shared, &mut st, id)
+}
+
+fn can_finish(shared: &Shared, id: JobId, timing: &crate::config::Timing) -> bool {
+    shared
+        .lock()
+        .jobs
+        .jobs
+        .get(&id)
+        .is_none_or(|job| job.polls >= u64::from(timing.polls_before_complete))
 }
 
 fn job_gone(bookmark: &str) -> Answer {
