@@ -125,3 +125,63 @@ fn compatibility_values_round_trip() {
     }
     assert!("D1".parse::<Compatibility>().is_err());
 }
+
+/// SplitMix64, as published (Steele, Lea, Flood 2014): the generator the back-off jitter
+/// documents, so a seeded run is reproducible.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn back_off_is_full_jitter_from_the_seeded_splitmix64() {
+    use std::time::Duration;
+    for seed in [0u64, 7, 0x0d1e_4b0e_c0ff_ee01] {
+        let mut config = Config::new(ApiBase::default(), ApiToken::new("t").unwrap());
+        config.retry.jitter_seed = seed;
+        config.retry.max_attempts = 9;
+        let policy = config.retry;
+        let mut now = Instant::now();
+        let mut call =
+            lookup::find_database(config, &AccountId::new(ACCOUNT).unwrap(), "prod", now).unwrap();
+        let mut state = seed;
+        let mut retry = 0u32;
+        loop {
+            match call.poll_output() {
+                Output::Send { id, .. } => call
+                    .handle_input(
+                        now,
+                        Input::Failed {
+                            id,
+                            failure: TransportFailure::Timeout,
+                        },
+                    )
+                    .unwrap(),
+                Output::Event(Event::RetryScheduled { attempt, delay, .. }) => {
+                    retry += 1;
+                    assert_eq!(attempt, retry + 1);
+                    let ceiling = policy
+                        .initial_backoff
+                        .saturating_mul(1 << (retry - 1))
+                        .min(policy.max_backoff);
+                    let nanos = u64::try_from(ceiling.as_nanos()).unwrap();
+                    let want = Duration::from_nanos(splitmix64(&mut state) % (nanos + 1));
+                    assert_eq!(delay, want, "seed {seed}, retry {retry}");
+                }
+                Output::WaitUntil(at) => {
+                    now = at;
+                    call.handle_input(now, Input::Tick).unwrap();
+                }
+                Output::Done(result) => {
+                    assert!(matches!(result, Err(Error::GaveUp { attempts: 9, .. })));
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(retry, 8);
+    }
+}
