@@ -101,7 +101,8 @@ fn happy_script_completes() {
 #[test]
 fn replay_fuzz_corpora() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let targets: [(&str, fn(&[u8])); 4] = [
+    type Harness = fn(&[u8]);
+    let targets: [(&str, Harness); 4] = [
         ("reply", harness::fuzz_reply),
         ("request", harness::fuzz_request),
         ("download", harness::fuzz_download),
