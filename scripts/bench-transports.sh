@@ -83,9 +83,10 @@ signed_url() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "== (a) download throughput, $RUNS alternating runs (MB/s, 1 MB = 10^6 bytes)"
-declare -A SUM=([curl]=0 [ureq]=0 [reqwest]=0)
+declare -A ALL=([curl]= [ureq]= [reqwest]=)
 for run in $(seq "$RUNS"); do
     # curl on the signed URL: time_total covers the request and the whole body.
     URL=$(signed_url "$BIG")
@@ -93,7 +94,7 @@ for run in $(seq "$RUNS"); do
     mbps=$(awk -v s="$size" -v t="$secs" 'BEGIN { printf "%.1f", s / t / 1e6 }')
     rm -f "$OUT/curl.sql"
     printf '   run %d  curl     %8.1f MB/s  (%s bytes)\n' "$run" "$mbps" "$size"
-    SUM[curl]=$(awk -v a="${SUM[curl]}" -v b="$mbps" 'BEGIN { print a + b }')
+    ALL[curl]+=" $mbps"
     for driver in ureq reqwest; do
         # The driver's own export: the download phase is timed from the download request to
         # the verified end of the body (the fsync and rename after it are not counted).
@@ -101,15 +102,16 @@ for run in $(seq "$RUNS"); do
         rm -f "$OUT/$driver.sql"
         mbps=$(sed -n 's/.*download_MBps=\([0-9.]*\).*/\1/p' <<<"$line")
         printf '   run %d  %-8s %8.1f MB/s  (%s)\n' "$run" "$driver" "$mbps" "$line"
-        SUM[$driver]=$(awk -v a="${SUM[$driver]}" -v b="$mbps" 'BEGIN { print a + b }')
+        ALL[$driver]+=" $mbps"
     done
 done
-curl_mean=$(awk -v s="${SUM[curl]}" -v n="$RUNS" 'BEGIN { printf "%.1f", s / n }')
+curl_median=$(median <<<"${ALL[curl]}")
 for driver in ureq reqwest; do
-    mean=$(awk -v s="${SUM[$driver]}" -v n="$RUNS" 'BEGIN { printf "%.1f", s / n }')
-    printf '   mean   %-8s %8.1f MB/s  = %sx curl (%s MB/s)   target >= 0.95x\n' \
-        "$driver" "$mean" "$(ratio "$mean" "$curl_mean")" "$curl_mean"
+    m=$(median <<<"${ALL[$driver]}")
+    printf '   median %-8s %8.1f MB/s  = %sx curl (median %s MB/s)   target >= 0.95x\n' \
+        "$driver" "$m" "$(ratio "$m" "$curl_median")" "$curl_median"
 done
+echo "   (load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg); figures on a busy machine are noisy)"
 
 echo "== (b) peak RSS of a whole export (MiB)"
 for db in "$SMALL" "$BIG"; do
