@@ -185,3 +185,16 @@ fn back_off_is_full_jitter_from_the_seeded_splitmix64() {
         assert_eq!(retry, 8);
     }
 }
+
+#[test]
+fn a_signed_url_is_shown_without_its_signature() {
+    let url = SignedUrl::parse("https://bucket.test/x/db.sql?X-Amz-Signature=deadbeef").unwrap();
+    assert_eq!(url.to_string(), "https://bucket.test/x/db.sql?…");
+    assert_eq!(url.redacted(), url.to_string());
+    assert_eq!(
+        format!("{url:?}"),
+        "SignedUrl(\"https://bucket.test/x/db.sql?…\")"
+    );
+    let plain = SignedUrl::parse("http://127.0.0.1:8787/db.sql").unwrap();
+    assert_eq!(plain.to_string(), "http://127.0.0.1:8787/db.sql");
+}
