@@ -108,7 +108,14 @@ pub struct Export {
     unknown_in_row: u32,
     url_refreshes: u32,
     resumes: u32,
+    /// Whether `DownloadStarted` went out for the download that is due.
+    announced: bool,
+    /// Bytes last reported in `DownloadProgress`.
+    reported: u64,
 }
+
+/// `DownloadProgress` is reported at most once per this many bytes (and at each body's end).
+pub const PROGRESS_STEP: u64 = 1 << 20;
 
 impl Export {
     /// Sets up an export starting at `now`. Checks the options and policies; sends nothing.
@@ -141,6 +148,8 @@ impl Export {
             unknown_in_row: 0,
             url_refreshes: 0,
             resumes: 0,
+            announced: false,
+            reported: 0,
         })
     }
 
@@ -455,7 +464,8 @@ impl Export {
         self.step = Step::Over;
     }
 
-    fn progress(&mut self, start_at: u64, written: u64) {
+    /// Reports progress at most every [`PROGRESS_STEP`] bytes, and at the end of a body.
+    fn progress(&mut self, start_at: u64, written: u64, end: bool) {
         if let Some(d) = &self.download {
             let received = start_at.saturating_add(written);
             if d.total.is_some_and(|t| received > t) {
@@ -465,8 +475,14 @@ impl Export {
                 )));
             }
             let total = d.total;
-            self.session
-                .event(Event::DownloadProgress { received, total });
+            if end
+                || received >= self.reported.saturating_add(PROGRESS_STEP)
+                || received < self.reported
+            {
+                self.reported = received;
+                self.session
+                    .event(Event::DownloadProgress { received, total });
+            }
         }
     }
 }
@@ -482,14 +498,20 @@ impl Machine for Export {
         match self.step {
             Step::Due(at) if at > now => self.session.wait_until(at),
             Step::Due(_) => {
+                if let Some(d) = self.download.as_ref().filter(|_| !self.announced) {
+                    // Tell the caller before the request goes out; the request follows.
+                    self.announced = true;
+                    return Output::Event(Event::DownloadStarted { from: d.have });
+                }
                 let id = self.session.new_id();
                 self.step = Step::Waiting { id, sent_at: now };
                 match &self.download {
                     Some(d) => {
-                        let request = download_request(&d.url, d.have);
-                        self.session.event(Event::DownloadStarted { from: d.have });
-                        // The event is delivered after this request; order is not load-bearing.
-                        Output::Download { id, request }
+                        self.announced = false;
+                        Output::Download {
+                            id,
+                            request: download_request(&d.url, d.have),
+                        }
                     }
                     None => {
                         self.first_requests += u32::from(self.bookmark.is_none());
@@ -575,13 +597,13 @@ impl Machine for Export {
             (&Step::Body { start_at, .. }, Input::DownloadProgress { written, .. }) => {
                 self.session.advance(now);
                 if !self.session.is_done() {
-                    self.progress(start_at, written);
+                    self.progress(start_at, written, false);
                 }
                 return Ok(());
             }
             (&Step::Body { start_at, .. }, Input::DownloadEnded { written, .. }) => {
                 self.session.advance(now);
-                self.progress(start_at, written);
+                self.progress(start_at, written, true);
                 if !self.session.is_done() {
                     self.on_body_end(start_at, written);
                 }

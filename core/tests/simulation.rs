@@ -947,3 +947,68 @@ fn a_shared_budget_paces_exports_and_a_429_blocks_them_all() {
         Output::Done(Err(Error::Cancelled))
     ));
 }
+
+#[test]
+fn download_started_comes_before_the_request_and_progress_is_coalesced() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!()
+    };
+    let response = http::Response::builder().status(200).body(format!(r#"{{"success":true,"result":{{"status":"complete","result":{{"signed_url":"{URL}"}}}}}}"#).into_bytes()).unwrap();
+    export
+        .handle_input(now, Input::Reply { id, response })
+        .unwrap();
+    let mut order = Vec::new();
+    let id = loop {
+        match export.poll_output() {
+            Output::Event(Event::DownloadStarted { from: 0 }) => order.push("started"),
+            Output::Event(_) => {}
+            Output::Download { id, .. } => {
+                order.push("request");
+                break id;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(order, ["started", "request"]);
+    let total: u64 = 10 << 20;
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-length", total.to_string())
+        .body(())
+        .unwrap();
+    export
+        .handle_input(now, Input::DownloadHead { id, head })
+        .unwrap();
+    assert!(matches!(
+        export.poll_output(),
+        Output::WriteBody { start_at: 0, .. }
+    ));
+    // 64 KiB chunks: 160 progress inputs, about ten events.
+    let mut events = 0;
+    for chunk in 1..=160u64 {
+        export
+            .handle_input(
+                now,
+                Input::DownloadProgress {
+                    id,
+                    written: chunk * (64 << 10),
+                },
+            )
+            .unwrap();
+        while let Some(e) = export.poll_event() {
+            assert!(matches!(e, Event::DownloadProgress { .. }));
+            events += 1;
+        }
+    }
+    assert!((9..=11).contains(&events), "{events} progress events");
+    export
+        .handle_input(now, Input::DownloadEnded { id, written: total })
+        .unwrap();
+    let mut last = None;
+    while let Output::Event(e) = export.poll_output() {
+        last = Some(e);
+    }
+    assert!(matches!(last, Some(Event::Completed(_))));
+}
