@@ -114,8 +114,9 @@ pub struct Export {
     reported: u64,
 }
 
-/// `DownloadProgress` is reported at most once per this many bytes (and at each body's end).
-pub const PROGRESS_STEP: u64 = 1 << 20;
+/// `DownloadProgress` is reported at most once per this many bytes (256 KiB), and at each
+/// body's end.
+pub const PROGRESS_STEP: u64 = 256 << 10;
 
 impl Export {
     /// Sets up an export starting at `now`. Checks the options and policies; sends nothing.

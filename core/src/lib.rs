@@ -93,7 +93,7 @@ pub use config::{
 };
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
-pub use export::{Export, SetupError, State};
+pub use export::{Export, SetupError, State, PROGRESS_STEP};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use io::{Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
