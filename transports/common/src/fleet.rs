@@ -41,6 +41,15 @@ impl Default for FleetOptions {
 }
 
 impl FleetOptions {
+    /// The databases to export, in listing order: selected by the globs, each once.
+    pub fn select(&self, listed: Vec<DatabaseInfo>) -> Vec<DatabaseInfo> {
+        let mut seen = std::collections::HashSet::new();
+        listed
+            .into_iter()
+            .filter(|d| self.selects(&d.name) && seen.insert(d.uuid.clone()))
+            .collect()
+    }
+
     /// Whether a database of this name is selected by the globs.
     pub fn selects(&self, name: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, name)))

@@ -8,7 +8,6 @@ use d1_export_transport::{
     dump_file_name, DatabaseReport, DatabaseStatus, Error, FleetHooks, FleetOptions,
 };
 use futures_util::stream::{self, StreamExt};
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
@@ -46,13 +45,7 @@ impl Client {
         options: &FleetOptions,
         hooks: &impl FleetHooks,
     ) -> Result<Vec<DatabaseReport>, Error> {
-        let mut seen = HashSet::new();
-        let databases: Vec<DatabaseInfo> = self
-            .list_all_databases(account, options.per_page)
-            .await?
-            .into_iter()
-            .filter(|d| options.selects(&d.name) && seen.insert(d.uuid.clone()))
-            .collect();
+        let databases = options.select(self.list_all_databases(account, options.per_page).await?);
         let mut reports: Vec<(usize, DatabaseReport)> =
             stream::iter(databases.into_iter().enumerate())
                 .map(|(i, db)| async move {

@@ -8,7 +8,7 @@ use d1_export_core::{AccountId, DatabaseId, Job};
 use d1_export_transport::{
     dump_file_name, DatabaseReport, DatabaseStatus, Error, FleetHooks, FleetOptions,
 };
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
@@ -44,11 +44,9 @@ impl Client {
         options: &FleetOptions,
         hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
-        let mut seen = HashSet::new();
-        let databases: VecDeque<(usize, DatabaseInfo)> = self
-            .list_all_databases(account, options.per_page)?
+        let databases: VecDeque<(usize, DatabaseInfo)> = options
+            .select(self.list_all_databases(account, options.per_page)?)
             .into_iter()
-            .filter(|d| options.selects(&d.name) && seen.insert(d.uuid.clone()))
             .enumerate()
             .collect();
         let workers = options.concurrency.clamp(1, databases.len().max(1));
