@@ -168,3 +168,93 @@ fn the_end_of_a_block_still_respects_the_window() {
     assert_eq!(b.next_slot(end, Priority::Poll), t0 + w);
     assert_eq!(b.try_acquire(end, Priority::Poll), Err(t0 + w));
 }
+
+mod gated {
+    use d1_export_core::*;
+    use std::time::{Duration, Instant};
+
+    fn export(now: Instant) -> Export {
+        let config = Config::new(ApiBase::default(), ApiToken::new("t").unwrap());
+        let job = Job {
+            account: AccountId::new("0123456789abcdef0123456789abcdef").unwrap(),
+            database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd").unwrap(),
+            options: DumpOptions::default(),
+        };
+        Export::new(config, job, now).unwrap()
+    }
+
+    /// An export that has news (a log line) right after each request it sends, as a
+    /// machine with its own event sources may.
+    struct Chatty {
+        inner: Export,
+        news: bool,
+    }
+
+    impl Machine for Chatty {
+        type Outcome = Outcome;
+        fn poll_output(&mut self) -> Output<Outcome> {
+            if std::mem::take(&mut self.news) {
+                return Output::Event(Event::Log("news".into()));
+            }
+            let out = self.inner.poll_output();
+            self.news = matches!(out, Output::Send { .. });
+            out
+        }
+        fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
+            self.inner.handle_input(now, input)
+        }
+        fn reply_limit(&self) -> usize {
+            self.inner.reply_limit()
+        }
+    }
+
+    impl Prioritized for Chatty {
+        fn priority(&self) -> Priority {
+            self.inner.priority()
+        }
+    }
+
+    #[test]
+    fn the_gate_passes_the_reply_limit_through() {
+        let now = Instant::now();
+        let budget = SharedBudget::new(RateBudget::cloudflare());
+        let gated = Gated::new(export(now), budget, now);
+        assert_eq!(gated.reply_limit(), 1 << 20);
+    }
+
+    #[test]
+    fn a_held_request_survives_news_and_goes_out_when_the_budget_allows() {
+        let t0 = Instant::now();
+        let w = Duration::from_secs(10);
+        let budget = SharedBudget::new(RateBudget::new(1, w));
+        // Someone else took the window's only slot.
+        budget.with(|b| b.try_acquire(t0, Priority::Poll)).unwrap();
+        let mut gated = Gated::new(
+            Chatty {
+                inner: export(t0),
+                news: false,
+            },
+            budget,
+            t0,
+        );
+        // The request is held until the slot frees.
+        match gated.poll_output() {
+            Output::WaitUntil(at) => assert_eq!(at, t0 + w),
+            other => panic!("{other:?}"),
+        }
+        // The news is passed on, and the request is still held.
+        assert!(matches!(
+            gated.poll_output(),
+            Output::Event(Event::Log(ref l)) if l == "news"
+        ));
+        match gated.poll_output() {
+            Output::WaitUntil(at) => assert_eq!(at, t0 + w),
+            other => panic!("{other:?}"),
+        }
+        gated.handle_input(t0 + w, Input::Tick).unwrap();
+        match gated.poll_output() {
+            Output::Send { id, .. } => assert_eq!(id.get(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+}
