@@ -481,6 +481,13 @@ table! {
         extra: |r| assert!(r.elapsed < Duration::from_secs(2), "{:?}: cancel took {:?}", r.driver, r.elapsed),
         ..Scenario::default()
     },
+    cancel_during_a_held_poll => Scenario {
+        emulator: |c| c.min_export_time(Duration::from_secs(10)).polls_before_complete(0).poll_hold(Duration::from_secs(10)),
+        cancel: Cancel::After(Duration::from_millis(400)),
+        expect: Expect::Cancelled,
+        extra: |r| assert!(r.elapsed < Duration::from_secs(2), "{:?}: cancel took {:?}", r.driver, r.elapsed),
+        ..Scenario::default()
+    },
     cancel_mid_download => Scenario {
         faults: Faults { download_kib_per_sec: Some(256), ..Faults::default() },
         cancel: Cancel::AtFirstProgress,

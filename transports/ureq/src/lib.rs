@@ -45,7 +45,8 @@ mod fleet;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// A blocking client: HTTP settings, the core's policies, and a cancel token.
 ///
@@ -247,7 +248,7 @@ impl Client {
                 Output::Done(result) => return Error::from_core_result(result),
                 Output::Send { id, request } => {
                     held = None;
-                    let input = self.send(id, request, machine.reply_limit());
+                    let input = self.send_or_cancel(id, request, machine.reply_limit());
                     machine.handle_input(Instant::now(), input)?;
                 }
                 Output::Download { id, mut request } => {
@@ -293,6 +294,45 @@ impl Client {
 
     /// Sends an API request and reads its reply up to the cap (plus one byte, so the core
     /// sees an over-long reply as such).
+    /// Sends an API request on a helper thread so a cancel is honoured at once, even while
+    /// the service holds a long-poll open (a blocking read cannot be interrupted). A cancelled
+    /// request is left to finish on its own, bounded by the read timeout.
+    fn send_or_cancel(
+        &self,
+        id: RequestId,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+    ) -> Input {
+        let (tx, rx) = mpsc::channel();
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("d1-export-request".into())
+            .spawn(move || {
+                let _ = tx.send(this.send(id, request, limit));
+            });
+        if spawned.is_err() {
+            return Input::Failed {
+                id,
+                failure: TransportFailure::Other,
+            };
+        }
+        loop {
+            match rx.recv_timeout(Duration::from_millis(25)) {
+                Ok(input) => return input,
+                Err(mpsc::RecvTimeoutError::Timeout) if self.cancel.is_cancelled() => {
+                    return Input::Cancel
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Input::Failed {
+                        id,
+                        failure: TransportFailure::Other,
+                    }
+                }
+            }
+        }
+    }
+
     fn send(&self, id: RequestId, request: http::Request<Vec<u8>>, limit: usize) -> Input {
         let result = if request.body().is_empty() {
             self.agent.run(request.map(|_| ()))
