@@ -522,3 +522,158 @@ fn bodies_that_bring_nothing_spend_attempts() {
         })
     );
 }
+
+#[test]
+fn empty_clean_ends_spend_attempts() {
+    let mut config = config();
+    config.retry.max_attempts = 3;
+    let (_, result) = download_with(
+        config,
+        &[
+            (whole(10), Ok(0)),
+            (whole(10), Ok(0)),
+            (whole(10), Ok(0)),
+            (whole(10), Ok(0)),
+        ],
+    );
+    assert_eq!(
+        result,
+        Err(Error::GaveUp {
+            attempts: 3,
+            last: Transient::DownloadInterrupted { received: 0 }
+        })
+    );
+}
+
+#[test]
+fn a_changed_bookmark_is_a_protocol_error() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm-1", ""),
+            },
+        )
+        .unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: active("bm-1", ""),
+            },
+        )
+        .unwrap();
+    let (_, out) = next(&mut export);
+    let Output::WaitUntil(at) = out else {
+        panic!("{out:?}")
+    };
+    export.handle_input(at, Input::Tick).unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            at,
+            Input::Reply {
+                id,
+                response: active("bm-2", ""),
+            },
+        )
+        .unwrap();
+    match next(&mut export).1 {
+        Output::Done(Err(e)) => assert_eq!(e, Error::Protocol(ProtocolError::BookmarkChanged)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// After a 403 the export is polled for a fresh URL; the bytes kept are used only if the
+/// fresh URL is for the same file.
+fn refresh_then(filename: &str) -> (Vec<Event>, http::Request<()>) {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let (id, _) = to_download(&mut export, now);
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: whole(10),
+            },
+        )
+        .unwrap();
+    let _ = next(&mut export);
+    export
+        .handle_input(
+            now,
+            Input::DownloadFailed {
+                id,
+                written: 4,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    let id = loop {
+        let (evs, out) = next(&mut export);
+        events.extend(evs);
+        match out {
+            Output::WaitUntil(at) => export.handle_input(at, Input::Tick).unwrap(),
+            Output::Download { id, .. } => break id,
+            other => panic!("{other:?}"),
+        }
+    };
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: head(403, &[]),
+            },
+        )
+        .unwrap();
+    let (evs, out) = next(&mut export);
+    events.extend(evs);
+    let Output::Send { id, .. } = out else {
+        panic!("{out:?}")
+    };
+    export
+        .handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: complete(Some(filename)),
+            },
+        )
+        .unwrap();
+    let (evs, out) = next(&mut export);
+    events.extend(evs);
+    let Output::Download { request, .. } = out else {
+        panic!("{out:?}")
+    };
+    // The download's own events follow its request.
+    events.extend(next(&mut export).0);
+    (events, request)
+}
+
+#[test]
+fn a_fresh_url_for_the_same_file_resumes() {
+    let (events, request) = refresh_then("x.sql");
+    assert!(events.contains(&Event::RefreshingUrl));
+    assert!(events.contains(&Event::DownloadStarted { from: 4 }));
+    assert_eq!(request.headers()[http::header::RANGE], "bytes=4-");
+}
+
+#[test]
+fn a_fresh_url_for_another_file_starts_over() {
+    let (events, request) = refresh_then("y.sql");
+    assert!(events.contains(&Event::RefreshingUrl));
+    assert!(
+        events.contains(&Event::DownloadStarted { from: 0 }),
+        "{events:?}"
+    );
+    assert!(!request.headers().contains_key(http::header::RANGE));
+}
