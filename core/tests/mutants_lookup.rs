@@ -413,3 +413,50 @@ fn next_pages() {
     assert_eq!(page(9, None).next_page(1, 10), None);
     assert_eq!(page(0, None).next_page(4, 10), None);
 }
+
+#[test]
+fn a_bookmark_reply_without_a_bookmark_is_retried() {
+    let now = Instant::now();
+    let db = DatabaseId::new(DB).unwrap();
+    for body in [
+        r#"{"success":true,"result":{"bookmark":""}}"#,
+        r#"{"success":true,"result":{}}"#,
+        r#"{"success":true,"result":null}"#,
+    ] {
+        let mut call = lookup::current_bookmark(config(), &account(), &db, now).unwrap();
+        let (id, request) = send(&mut call);
+        assert_eq!(
+            request.uri().path(),
+            format!("/client/v4/accounts/{ACCOUNT}/d1/database/{DB}/time_travel/bookmark")
+        );
+        call.handle_input(
+            now,
+            Input::Reply {
+                id,
+                response: reply(200, body),
+            },
+        )
+        .unwrap();
+        match call.poll_output() {
+            Output::Event(Event::RetryScheduled {
+                reason: Transient::InvalidJson { status: 200, .. },
+                ..
+            }) => {}
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    let mut call = lookup::current_bookmark(config(), &account(), &db, now).unwrap();
+    let (id, _) = send(&mut call);
+    call.handle_input(
+        now,
+        Input::Reply {
+            id,
+            response: reply(
+                200,
+                r#"{"success":true,"result":{"bookmark":"00000001-0000"}}"#,
+            ),
+        },
+    )
+    .unwrap();
+    assert_eq!(done(&mut call), Ok("00000001-0000".to_owned()));
+}
