@@ -677,3 +677,69 @@ fn a_fresh_url_for_another_file_starts_over() {
     );
     assert!(!request.headers().contains_key(http::header::RANGE));
 }
+
+#[test]
+fn without_a_deadline_an_export_may_run_for_days() {
+    let t0 = Instant::now();
+    let mut config = config();
+    config.deadline = std::time::Duration::MAX;
+    let mut export = Export::new(config, job(), t0).unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            t0,
+            Input::Reply {
+                id,
+                response: active("bm", ""),
+            },
+        )
+        .unwrap();
+    // Three days later the service still answers "running": the export goes on.
+    let later = t0 + std::time::Duration::from_secs(3 * 86_400);
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            later,
+            Input::Reply {
+                id,
+                response: active("bm", ""),
+            },
+        )
+        .unwrap();
+    // (The reply was held that long, so the next poll goes at once.)
+    match next(&mut export).1 {
+        Output::Send { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        export.state(),
+        State::Polling {
+            bookmark: Some("bm")
+        }
+    );
+}
+
+#[test]
+fn a_reply_after_the_deadline_is_not_acted_on() {
+    let t0 = Instant::now();
+    let mut config = config();
+    config.deadline = std::time::Duration::from_secs(30);
+    let mut export = Export::new(config, job(), t0).unwrap();
+    let id = expect_send(&mut export);
+    export
+        .handle_input(
+            t0 + std::time::Duration::from_secs(30),
+            Input::Reply {
+                id,
+                response: complete(Some("x.sql")),
+            },
+        )
+        .unwrap();
+    let (events, out) = next(&mut export);
+    assert!(
+        events.is_empty(),
+        "events from a reply past the deadline: {events:?}"
+    );
+    assert!(matches!(out, Output::Done(Err(Error::DeadlineExceeded))));
+    assert_eq!(export.state(), State::Failed);
+}
