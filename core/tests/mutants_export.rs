@@ -743,3 +743,92 @@ fn a_reply_after_the_deadline_is_not_acted_on() {
     assert!(matches!(out, Output::Done(Err(Error::DeadlineExceeded))));
     assert_eq!(export.state(), State::Failed);
 }
+
+fn progress_events(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DownloadProgress { received, .. } => Some(*received),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn progress_is_coalesced_and_restarts_are_reported() {
+    let now = Instant::now();
+    let size = 4 * PROGRESS_STEP;
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let (id, _) = to_download(&mut export, now);
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: whole(size),
+            },
+        )
+        .unwrap();
+    let _ = next(&mut export);
+    let mut events = Vec::new();
+    for written in [1, PROGRESS_STEP, PROGRESS_STEP, PROGRESS_STEP + 1] {
+        export
+            .handle_input(now, Input::DownloadProgress { id, written })
+            .unwrap();
+        while let Some(e) = export.poll_event() {
+            events.push(e);
+        }
+    }
+    // Not every report: once a step is passed, and never twice for the same count.
+    assert_eq!(progress_events(&events), [PROGRESS_STEP]);
+    export
+        .handle_input(
+            now,
+            Input::DownloadFailed {
+                id,
+                written: PROGRESS_STEP + 1,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    // The server ignores the Range: the count goes back, and that is shown at once.
+    let id = loop {
+        match next(&mut export).1 {
+            Output::WaitUntil(at) => export.handle_input(at, Input::Tick).unwrap(),
+            Output::Download { id, .. } => break id,
+            other => panic!("{other:?}"),
+        }
+    };
+    export
+        .handle_input(
+            now,
+            Input::DownloadHead {
+                id,
+                head: whole(size),
+            },
+        )
+        .unwrap();
+    let _ = next(&mut export);
+    export
+        .handle_input(now, Input::DownloadProgress { id, written: 10 })
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = export.poll_event() {
+        events.push(e);
+    }
+    assert_eq!(progress_events(&events), [10]);
+}
+
+#[test]
+fn a_download_head_while_polling_is_refused() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(), now).unwrap();
+    let id = expect_send(&mut export);
+    assert_eq!(
+        export.handle_input(now, Input::DownloadHead { id, head: whole(5) }),
+        Err(InputError::WrongInput {
+            input: "DownloadHead",
+            state: "awaiting reply"
+        })
+    );
+}
