@@ -224,7 +224,10 @@ mod tests {
         parent.cancel();
         assert!(b.is_cancelled());
         let late = parent.child();
-        assert!(late.is_cancelled(), "a child of a cancelled token starts cancelled");
+        assert!(
+            late.is_cancelled(),
+            "a child of a cancelled token starts cancelled"
+        );
         let other = CancelToken::new();
         let target = CancelToken::new();
         other.forward_to(&target);

@@ -233,8 +233,9 @@ mod tests {
     #[test]
     fn machines_get_fresh_seeds_unless_one_is_pinned() {
         let c = ClientConfig::new(ApiBase::default(), ApiToken::new("t").unwrap());
-        let seeds: std::collections::HashSet<_> =
-            (0..20).map(|_| c.machine_config().retry.jitter_seed).collect();
+        let seeds: std::collections::HashSet<_> = (0..20)
+            .map(|_| c.machine_config().retry.jitter_seed)
+            .collect();
         assert_eq!(seeds.len(), 20, "OS seeds repeat");
         let c = c.jitter(JitterSeed::Fixed(7));
         assert_eq!(c.machine_config().retry.jitter_seed, 7);

@@ -321,8 +321,14 @@ mod tests {
         std::fs::write(&stale, b"crashed").unwrap();
         std::fs::write(&other, b"another destination").unwrap();
         let (live, _f) = PartFile::create_beside(&dest).unwrap();
-        assert!(!stale.exists(), "the stale part of a crashed run is removed");
-        assert!(other.exists(), "another destination's part is not ours to remove");
+        assert!(
+            !stale.exists(),
+            "the stale part of a crashed run is removed"
+        );
+        assert!(
+            other.exists(),
+            "another destination's part is not ours to remove"
+        );
         let (second, _g) = PartFile::create_beside(&dest).unwrap();
         assert!(live.path().exists(), "a live run's part is kept");
         drop((live, second));

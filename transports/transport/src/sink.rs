@@ -60,6 +60,14 @@ impl<W: Write> Sink<W> {
         }
     }
 
+    /// The temporary file's path, for a file sink.
+    pub fn temp_path(&self) -> Option<&Path> {
+        match self {
+            Self::File(f) => Some(f.part.path()),
+            _ => None,
+        }
+    }
+
     /// The digest of what is in the sink.
     pub fn digest(&self) -> Digest {
         match self {
@@ -74,10 +82,12 @@ impl<W: Write> Sink<W> {
     pub fn place(&mut self, start_at: u64) -> Result<(), Error> {
         match self {
             Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
-            Self::File(f) => match place(f.digest.bytes(), start_at, true).map_err(Error::Internal)? {
-                Placement::Append => Ok(()),
-                Placement::Truncate(at) => f.truncate(at),
-            },
+            Self::File(f) => {
+                match place(f.digest.bytes(), start_at, true).map_err(Error::Internal)? {
+                    Placement::Append => Ok(()),
+                    Placement::Truncate(at) => f.truncate(at),
+                }
+            }
             Self::Stream { digest, .. } => place(digest.bytes(), start_at, false)
                 .map(drop)
                 .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
@@ -131,7 +141,8 @@ impl FileSink {
             file.seek(SeekFrom::Start(at))?;
             Ok(digest)
         })();
-        self.digest = result.map_err(|e| Error::sink("truncate", Some(self.part.path().into()), e))?;
+        self.digest =
+            result.map_err(|e| Error::sink("truncate", Some(self.part.path().into()), e))?;
         Ok(())
     }
 
@@ -142,9 +153,9 @@ impl FileSink {
             .and_then(|()| self.file.sync_all())
             .map_err(|e| Error::sink("sync", temp, e))?;
         drop(self.file);
-        self.part.persist(&self.dest).map_err(|e| {
-            Error::sink("rename the temporary file to", Some(self.dest.clone()), e)
-        })?;
+        self.part
+            .persist(&self.dest)
+            .map_err(|e| Error::sink("rename the temporary file to", Some(self.dest.clone()), e))?;
         Ok(self.digest)
     }
 }
