@@ -95,7 +95,7 @@ pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, Transport
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
-pub use io::{Input, InputError, Machine, Output, RequestId};
+pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
 pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

@@ -388,7 +388,8 @@ impl Client {
         };
         let head = head_of(&response);
         let mut buf = Vec::new();
-        let cap = limit.saturating_add(1);
+        // The status first: a 429 or 5xx body is not read at all.
+        let cap = d1_export_core::reply_read_limit(head.status(), limit);
         while buf.len() < cap {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
