@@ -153,6 +153,13 @@ impl Reporter {
                     bar.finish_and_clear();
                 }
             }
+            // An export never emits these; the import command reports its own events.
+            Event::UploadStarted { .. }
+            | Event::UploadProgress { .. }
+            | Event::UploadVerified
+            | Event::UploadSkipped
+            | Event::ImportStarted { .. }
+            | Event::ImportCompleted(_) => {}
         }
     }
 

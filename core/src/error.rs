@@ -59,6 +59,8 @@ pub enum Hint {
     Challenge,
     /// HTTP 429: the account's API rate limit.
     RateLimited,
+    /// "Currently processing a long-running import".
+    ImportAlreadyRunning,
 }
 
 impl Hint {
@@ -72,6 +74,7 @@ impl Hint {
             Self::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
             Self::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
             Self::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
+            Self::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
         }
     }
 
@@ -80,6 +83,8 @@ impl Hint {
         let lower = message.to_ascii_lowercase();
         if lower.contains("currently processing a long-running export") {
             Some(Self::ExportAlreadyRunning)
+        } else if lower.contains("currently processing a long-running import") {
+            Some(Self::ImportAlreadyRunning)
         } else if lower.contains("virtual table") {
             Some(Self::VirtualTables)
         } else {
@@ -187,6 +192,15 @@ pub enum Transient {
     },
     /// The download server answered a status that may pass (5xx).
     DownloadStatus(u16),
+    /// The upload URL answered a status that may pass (5xx, 408, 429).
+    UploadStatus(u16),
+    /// The upload's reply did not prove the file arrived intact: no `ETag`, or not the md5.
+    UploadUnverified {
+        /// The `ETag` given (quotes stripped, shortened), if any.
+        etag: Option<String>,
+    },
+    /// The upload broke off (no reply).
+    UploadInterrupted(TransportFailure),
 }
 
 impl fmt::Display for Transient {
@@ -222,6 +236,15 @@ impl fmt::Display for Transient {
                 write!(f, "the download broke after {received} bytes")
             }
             Self::DownloadStatus(s) => write!(f, "the download answered HTTP {s}"),
+            Self::UploadStatus(s) => write!(f, "the upload answered HTTP {s}"),
+            Self::UploadUnverified { etag: None } => f.write_str(
+                "the upload's reply has no ETag, so the file may not have arrived intact",
+            ),
+            Self::UploadUnverified { etag: Some(e) } => write!(
+                f,
+                "the upload's ETag {e:?} is not the file's md5: the file did not arrive intact"
+            ),
+            Self::UploadInterrupted(t) => write!(f, "the upload broke off: {t}"),
         }
     }
 }
@@ -230,7 +253,9 @@ impl Transient {
     /// Who is at fault.
     pub fn side(&self) -> Side {
         match self {
-            Self::Transport(_) | Self::DownloadInterrupted { .. } => Side::Network,
+            Self::Transport(_) | Self::DownloadInterrupted { .. } | Self::UploadInterrupted(_) => {
+                Side::Network
+            }
             _ => Side::Service,
         }
     }
@@ -324,6 +349,19 @@ pub enum Error {
         /// The HTTP status.
         status: u16,
     },
+    /// The import failed on the service (`status: "error"` or `success: false`); the database
+    /// is back at its state before the import.
+    ImportFailed {
+        /// The service's error message.
+        message: String,
+        /// The failing statement's number, when the message names it (`statement N`).
+        statement: Option<u64>,
+    },
+    /// The upload URL refused the upload for good (a 4xx other than 403, 408 and 429).
+    UploadRefused {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The run did not end within [`crate::Config::deadline`].
     DeadlineExceeded,
     /// The caller cancelled the export.
@@ -361,6 +399,21 @@ impl Error {
             } => Some(Hint::RateLimited),
             _ => None,
         }
+    }
+
+    /// Whether the error concerns an import's upload (the file never reached the service
+    /// intact), rather than the import itself.
+    pub fn is_upload(&self) -> bool {
+        matches!(
+            self,
+            Self::UploadRefused { .. }
+                | Self::GaveUp {
+                    last: Transient::UploadStatus(_)
+                        | Transient::UploadUnverified { .. }
+                        | Transient::UploadInterrupted(_),
+                    ..
+                }
+        )
     }
 
     /// Whether the error concerns the download rather than the export.
@@ -403,6 +456,13 @@ impl fmt::Display for Error {
             Self::Protocol(p) => write!(f, "protocol error: {p}"),
             Self::DownloadRefused { status } => {
                 write!(f, "the download was refused with HTTP {status}")
+            }
+            Self::ImportFailed { message, .. } => write!(
+                f,
+                "the import failed (the database is as it was before): {message}"
+            ),
+            Self::UploadRefused { status } => {
+                write!(f, "the upload was refused with HTTP {status}")
             }
             Self::DeadlineExceeded => f.write_str("the export did not finish before its deadline"),
             Self::Cancelled => f.write_str("the export was cancelled"),

@@ -54,6 +54,16 @@ pub enum Output<T> {
         /// Where the body's first byte goes.
         start_at: u64,
     },
+    /// Send this upload (an import's `PUT` to a presigned URL, with `Content-Length` and no
+    /// `Authorization`) with the file as its body, streamed. Feed [`Input::UploadProgress`]
+    /// as bytes go out, then [`Input::Reply`] with the reply (body read up to
+    /// [`Machine::reply_limit`] + 1 bytes) or [`Input::Failed`].
+    Upload {
+        /// The request's id.
+        id: RequestId,
+        /// The `PUT` of the upload URL. Its URI is a credential: do not log it.
+        request: http::Request<()>,
+    },
     /// Nothing to do before this instant; then feed [`Input::Tick`].
     WaitUntil(Instant),
     /// Tell the caller.
@@ -82,6 +92,13 @@ impl<T: fmt::Debug> fmt::Debug for Output<T> {
                     .field("headers", &headers)
                     .finish()
             }
+            Self::Upload { id, request } => f
+                .debug_struct("Upload")
+                .field("id", id)
+                .field("method", request.method())
+                .field("url", &crate::secret::redacted_uri(request.uri()))
+                .field("headers", request.headers())
+                .finish(),
             Self::WriteBody { id, start_at } => f
                 .debug_struct("WriteBody")
                 .field("id", id)
@@ -143,6 +160,13 @@ pub enum Input {
         /// How it broke.
         failure: TransportFailure,
     },
+    /// Bytes of an upload's body sent so far.
+    UploadProgress {
+        /// The upload's id.
+        id: RequestId,
+        /// Bytes of this body sent so far.
+        sent: u64,
+    },
     /// The caller gives up: the machine ends with [`Error::Cancelled`].
     Cancel,
 }
@@ -156,7 +180,8 @@ impl Input {
             | Self::DownloadHead { id, .. }
             | Self::DownloadProgress { id, .. }
             | Self::DownloadEnded { id, .. }
-            | Self::DownloadFailed { id, .. } => Some(*id),
+            | Self::DownloadFailed { id, .. }
+            | Self::UploadProgress { id, .. } => Some(*id),
             Self::Tick | Self::Cancel => None,
         }
     }
@@ -239,6 +264,7 @@ pub(crate) fn input_name(input: &Input) -> &'static str {
         Input::DownloadProgress { .. } => "DownloadProgress",
         Input::DownloadEnded { .. } => "DownloadEnded",
         Input::DownloadFailed { .. } => "DownloadFailed",
+        Input::UploadProgress { .. } => "UploadProgress",
         Input::Cancel => "Cancel",
     }
 }

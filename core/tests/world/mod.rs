@@ -164,6 +164,7 @@ pub fn simulate(
                 };
                 export.handle_input(now, input).unwrap();
             }
+            Output::Upload { .. } => panic!("an export asked for an upload"),
         }
     }
     panic!("did not end");
