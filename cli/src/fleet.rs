@@ -42,7 +42,7 @@ struct Hooks<'a> {
 impl Hooks<'_> {
     fn say(&self, line: &str) {
         if !self.args.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", crate::text::clean(line));
         }
     }
 }

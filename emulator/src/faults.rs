@@ -48,6 +48,18 @@ pub struct Faults {
     pub omit_active_status: bool,
     /// Every JSON object in every API reply gets an extra field the client does not know.
     pub extra_fields: bool,
+    /// Every download stalls: the connection stays open and silent (until the client closes
+    /// it or the emulator stops), before its head or after some body bytes.
+    pub stall_download: Option<Stall>,
+}
+
+/// Where a stalled download stops sending (see [`Faults::stall_download`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Before the response head: the client waits for the head.
+    BeforeHead,
+    /// After the head and this many body bytes: the client's body read waits.
+    AfterBytes(u64),
 }
 
 impl Faults {

@@ -111,7 +111,7 @@ mod timefmt;
 pub use config::{DatabaseConfig, EmulatorConfig, Timing, DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN};
 pub use dump::{Compatibility, DumpError, DumpOptions};
 pub use export::{ALREADY_RUNNING, JOB_GONE_PREFIX};
-pub use faults::{Faults, RateLimit};
+pub use faults::{Faults, RateLimit, Stall};
 pub use stats::Stats;
 
 /// A running emulator. Dropping it stops it (like [`shutdown`](Self::shutdown)).

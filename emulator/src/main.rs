@@ -191,6 +191,7 @@ fn config(args: Serve) -> Result<EmulatorConfig, String> {
             expire_first_url: args.fault_expire_first_url,
             omit_active_status: args.fault_omit_status,
             extra_fields: args.fault_extra_fields,
+            ..Faults::default()
         });
     if let Some(dir) = args.work_dir {
         config = config.work_dir(dir);
