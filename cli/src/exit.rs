@@ -30,6 +30,8 @@ pub enum Code {
     Export = 5,
     /// 6: the download (or writing the output) failed.
     Download = 6,
+    /// 7: the dump failed verification (it does not load, or fails the integrity check).
+    Verify = 7,
     /// 130: interrupted.
     Interrupted = 130,
 }
