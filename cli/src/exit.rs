@@ -72,6 +72,12 @@ impl Failure {
             },
             _ => Code::Other,
         };
-        Self::new(code, error.to_string())
+        // The CLI's own wording of the advice (flags, environment variables), not the
+        // library's.
+        let message = match error.hint() {
+            Some(hint) => format!("{} (hint: {})", error.detail(), hint.advice()),
+            None => error.to_string(),
+        };
+        Self::new(code, message)
     }
 }
