@@ -43,7 +43,7 @@ impl Client {
         account: &AccountId,
         dir: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
         let databases = options.select(self.list_all_databases(account, options.per_page).await?);
         let mut reports: Vec<(usize, DatabaseReport)> =
@@ -63,7 +63,7 @@ impl Client {
         account: &AccountId,
         dir: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
         database: DatabaseInfo,
     ) -> DatabaseReport {
         let started = SystemTime::now();
@@ -89,7 +89,7 @@ impl Client {
         account: &AccountId,
         path: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
         info: &DatabaseInfo,
     ) -> Result<DatabaseStatus, Error> {
         let database = DatabaseId::new(&info.uuid).map_err(|e| Error::Config(e.to_string()))?;
