@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod driver;
 mod exit;
+mod fit;
 mod fleet;
 mod generate;
 mod manifest;
