@@ -60,7 +60,7 @@
 //! - [`reply`]: judging a reply (three failure layers, proxies, caps).
 //! - [`download`]: judging a download's head and end.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
-//! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
+//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -70,6 +70,7 @@ pub mod download;
 mod error;
 mod event;
 mod export;
+mod fleet;
 mod ids;
 mod io;
 pub mod lookup;
@@ -86,7 +87,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
-pub use budget::{Gated, Prioritized, Priority, RateBudget, SharedBudget};
+pub use budget::RateBudget;
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,
@@ -94,6 +95,10 @@ pub use config::{
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
+pub use fleet::{
+    Finished, Fleet, FleetInput, FleetInputError, FleetOutput, NextRequest, RequestKind, Task,
+    TaskKey,
+};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use io::{Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
