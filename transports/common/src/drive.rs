@@ -3,7 +3,7 @@
 use crate::digest::Digest;
 use crate::error::Error;
 use d1_export_core::lookup::Call;
-use d1_export_core::{Event, Export, Gated, Machine, Outcome, Prioritized, State};
+use d1_export_core::{Event, Export, Machine, Outcome, State};
 
 /// A [`Machine`] a driver can run: the export, or a lookup [`Call`].
 ///
@@ -24,16 +24,6 @@ impl Drive for Export {
 
     fn is_over(&self) -> bool {
         matches!(self.state(), State::Complete | State::Failed)
-    }
-}
-
-impl<M: Drive + Prioritized> Drive for Gated<M> {
-    fn poll_event(&mut self) -> Option<Event> {
-        self.inner_mut().poll_event()
-    }
-
-    fn is_over(&self) -> bool {
-        self.inner().is_over()
     }
 }
 

@@ -13,8 +13,8 @@
 //! - [`classify_io`] / [`classify_chain`]: transport errors as the core's
 //!   [`TransportFailure`](d1_export_core::TransportFailure).
 //! - [`Drive`]: the machines a driver loops over.
-//! - [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every database of an
-//!   account under one shared budget.
+//! - [`FleetRun`], [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every
+//!   database of an account under one request budget (the drivers execute its steps).
 //!
 //! Protocol decisions (pacing, retries, resume, validation) are not here: they are the core's.
 //! The drivers are `d1-export-ureq` (blocking) and `d1-export-reqwest` (async).
@@ -47,7 +47,8 @@ pub use digest::{place, Chunk, Digest, HashPipeline, HashingWriter, Placement};
 pub use drive::{strip_authorization, Drive, ExportOutcome};
 pub use error::Error;
 pub use fleet::{
-    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
+    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions,
+    FleetRun, FleetStep, NoHooks,
 };
 pub use output::{is_part_file_name, parent_dir, PartFile};
 

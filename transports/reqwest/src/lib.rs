@@ -37,7 +37,7 @@
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
+    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId,
     TransportFailure,
 };
 use d1_export_transport::{
@@ -130,7 +130,7 @@ impl Client {
             file,
             digest: AsyncDigest::default(),
         };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
+        let outcome = self.run_owned(export, &mut sink, &mut on_event).await?;
         let Sink::File {
             mut file,
             mut digest,
@@ -168,7 +168,7 @@ impl Client {
             writer,
             digest: AsyncDigest::default(),
         };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
+        let outcome = self.run_owned(export, &mut sink, &mut on_event).await?;
         let Sink::Writer { writer, mut digest } = sink else {
             unreachable!("the sink stays a writer")
         };
@@ -193,7 +193,7 @@ impl Client {
             Instant::now(),
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        self.run_gated(
+        self.run_owned(
             call,
             &mut Sink::<'_, tokio::io::Sink>::None,
             &mut |_: &Event| {},
@@ -216,7 +216,7 @@ impl Client {
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run_gated(
+        self.run_owned(
             call,
             &mut Sink::<'_, tokio::io::Sink>::None,
             &mut |_: &Event| {},
@@ -234,7 +234,7 @@ impl Client {
         let call =
             lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
                 .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
-        self.run_gated(
+        self.run_owned(
             call,
             &mut Sink::<'_, tokio::io::Sink>::None,
             &mut |_: &Event| {},
@@ -242,23 +242,14 @@ impl Client {
         .await
     }
 
-    /// Runs a machine, through the shared request budget when the client has one.
-    async fn run_gated<M: Drive + Prioritized, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    /// Runs a machine it owns to its end.
+    async fn run_owned<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
         &self,
-        machine: M,
+        mut machine: M,
         sink: &mut Sink<'_, W>,
         on_event: &mut F,
     ) -> Result<M::Outcome, Error> {
-        match &self.config.budget {
-            Some(budget) => {
-                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
-                self.run(&mut gated, sink, on_event).await
-            }
-            None => {
-                let mut machine = machine;
-                self.run(&mut machine, sink, on_event).await
-            }
-        }
+        self.run(&mut machine, sink, on_event).await
     }
 
     /// Runs `fut` unless the token is cancelled first (`None` then).

@@ -32,7 +32,7 @@
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
+    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId,
     TransportFailure,
 };
 use d1_export_transport::{
@@ -124,7 +124,7 @@ impl Client {
             part: &part,
             hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
         };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
+        let outcome = self.run_owned(export, &mut sink, &mut on_event)?;
         let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
         let Sink::File { mut file, .. } = sink else {
             unreachable!("the sink stays a file")
@@ -153,7 +153,7 @@ impl Client {
             writer,
             hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
         };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
+        let outcome = self.run_owned(export, &mut sink, &mut on_event)?;
         let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
         if let Sink::Writer { writer, .. } = sink {
             writer.flush().map_err(|e| Error::sink("flush", None, e))?;
@@ -175,7 +175,7 @@ impl Client {
             Instant::now(),
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.run_owned(call, &mut Sink::<io::Sink>::None, &mut |_| {})
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -193,7 +193,7 @@ impl Client {
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.run_owned(call, &mut Sink::<io::Sink>::None, &mut |_| {})
     }
 
     /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
@@ -206,26 +206,17 @@ impl Client {
         let call =
             lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
                 .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.run_owned(call, &mut Sink::<io::Sink>::None, &mut |_| {})
     }
 
-    /// Runs a machine, through the shared request budget when the client has one.
-    fn run_gated<M: Drive + Prioritized, W: Write>(
+    /// Runs a machine it owns to its end.
+    fn run_owned<M: Drive, W: Write>(
         &self,
-        machine: M,
+        mut machine: M,
         sink: &mut Sink<'_, W>,
         on_event: &mut impl FnMut(&Event),
     ) -> Result<M::Outcome, Error> {
-        match &self.config.budget {
-            Some(budget) => {
-                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
-                self.run(&mut gated, sink, on_event)
-            }
-            None => {
-                let mut machine = machine;
-                self.run(&mut machine, sink, on_event)
-            }
-        }
+        self.run(&mut machine, sink, on_event)
     }
 
     /// The one driving loop, for every machine.
