@@ -159,7 +159,10 @@ fn a_tight_budget_runs_only_what_it_can_keep_polled_and_loses_no_export() {
         check_all_exported(&emu, &out, N);
         let stats = emu.stats();
         assert_eq!(stats.jobs_cancelled, 0, "{driver}: no export cancelled");
-        assert_eq!(stats.jobs_created, N as u64, "{driver}: one job per database");
+        assert_eq!(
+            stats.jobs_created, N as u64,
+            "{driver}: one job per database"
+        );
         assert_eq!(stats.requests_with_status(429), 0);
     }
 }

@@ -102,8 +102,7 @@ fn main() {
         db.export_time = rng.between(Duration::from_secs(1), Duration::from_secs(600));
         let job = Job {
             account: account.clone(),
-            database: DatabaseId::new(&format!("f1ee7000-0000-4000-8000-{i:012}"))
-                .expect("an id"),
+            database: DatabaseId::new(&format!("f1ee7000-0000-4000-8000-{i:012}")).expect("an id"),
             options: DumpOptions::default(),
         };
         let key = fleet.push(Task::Export(job)).expect("a valid job");
@@ -121,7 +120,12 @@ fn main() {
         let output = fleet.poll_output();
         let mut schedule = |at: Instant, key, input| {
             seq += 1;
-            pending.push(Reverse(Pending { at, seq, key, input }));
+            pending.push(Reverse(Pending {
+                at,
+                seq,
+                key,
+                input,
+            }));
         };
         match output {
             FleetOutput::Task { key, output } => {
@@ -136,12 +140,18 @@ fn main() {
                             window_log.pop_front();
                         }
                         most_in_window = most_in_window.max(window_log.len());
-                        let latency = rng.between(Duration::from_millis(80), Duration::from_millis(120));
+                        let latency =
+                            rng.between(Duration::from_millis(80), Duration::from_millis(120));
                         let bookmark = format!("bm-{i}");
                         let response = match db.started {
                             None => {
                                 db.started = Some(now);
-                                reply(202, format!(r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"active"}}}}"#))
+                                reply(
+                                    202,
+                                    format!(
+                                        r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"active"}}}}"#
+                                    ),
+                                )
                             }
                             Some(started) => {
                                 if !db.complete {
@@ -152,12 +162,27 @@ fn main() {
                                     }
                                 }
                                 if db.cancelled {
-                                    reply(200, format!(r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"error","error":"Export job not found for bookmark {bookmark}"}}}}"#))
+                                    reply(
+                                        200,
+                                        format!(
+                                            r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"error","error":"Export job not found for bookmark {bookmark}"}}}}"#
+                                        ),
+                                    )
                                 } else if now >= started + db.export_time {
                                     db.complete = true;
-                                    reply(200, format!(r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"complete","result":{{"filename":"db-{i}.sql","signed_url":"https://bucket.test/db-{i}.sql?X-Amz-Signature=s"}}}}}}"#))
+                                    reply(
+                                        200,
+                                        format!(
+                                            r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"complete","result":{{"filename":"db-{i}.sql","signed_url":"https://bucket.test/db-{i}.sql?X-Amz-Signature=s"}}}}}}"#
+                                        ),
+                                    )
                                 } else {
-                                    reply(202, format!(r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"active"}}}}"#))
+                                    reply(
+                                        202,
+                                        format!(
+                                            r#"{{"success":true,"result":{{"at_bookmark":"{bookmark}","status":"active"}}}}"#
+                                        ),
+                                    )
                                 }
                             }
                         };
@@ -171,7 +196,11 @@ fn main() {
                             .header("content-length", "1000")
                             .body(())
                             .expect("a head");
-                        schedule(now + Duration::from_millis(50), key, Input::DownloadHead { id, head });
+                        schedule(
+                            now + Duration::from_millis(50),
+                            key,
+                            Input::DownloadHead { id, head },
+                        );
                     }
                     Output::WriteBody { id, .. } => {
                         schedule(
@@ -192,7 +221,13 @@ fn main() {
                         let Reverse(p) = pending.pop().expect("peeked");
                         now = now.max(p.at);
                         fleet
-                            .handle_input(now, FleetInput::Task { key: p.key, input: p.input })
+                            .handle_input(
+                                now,
+                                FleetInput::Task {
+                                    key: p.key,
+                                    input: p.input,
+                                },
+                            )
                             .expect("a valid input");
                     }
                     _ => {
@@ -206,7 +241,13 @@ fn main() {
                 if let Some(Reverse(p)) = pending.pop() {
                     now = now.max(p.at);
                     fleet
-                        .handle_input(now, FleetInput::Task { key: p.key, input: p.input })
+                        .handle_input(
+                            now,
+                            FleetInput::Task {
+                                key: p.key,
+                                input: p.input,
+                            },
+                        )
                         .expect("a valid input");
                 } else {
                     break;
@@ -244,7 +285,12 @@ fn main() {
     );
     println!("ticks {ticks}");
     println!("wall time {:.2} s", wall.elapsed().as_secs_f64());
-    let ok = took.as_secs_f64() <= bound * 1.02 && past_gap == 0 && cancelled == 0 && failed == 0 && exported == count as u64 && most_in_window <= limit;
+    let ok = took.as_secs_f64() <= bound * 1.02
+        && past_gap == 0
+        && cancelled == 0
+        && failed == 0
+        && exported == count as u64
+        && most_in_window <= limit;
     println!("{}", if ok { "PASS" } else { "FAIL" });
     if !ok {
         std::process::exit(1);

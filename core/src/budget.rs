@@ -175,7 +175,10 @@ mod tests {
 
     #[test]
     fn the_spacing_never_fills_a_window() {
-        assert_eq!(RateBudget::cloudflare().spacing(), Duration::from_millis(250));
+        assert_eq!(
+            RateBudget::cloudflare().spacing(),
+            Duration::from_millis(250)
+        );
         // 1 s / 3 rounds up: three requests spaced so never fit four in a second.
         let b = RateBudget::new(3, Duration::from_secs(1));
         assert_eq!(b.spacing(), Duration::from_nanos(333_333_334));

@@ -156,7 +156,11 @@ fn admission_stops_where_the_budget_can_no_longer_keep_every_export_polled() {
     assert_eq!(seen.most_running, 5);
     assert_eq!(fleet.running(), 5);
     assert_eq!(fleet.queued(), 7);
-    assert!(longest_gap(&seen) <= config().pacing.max_gap, "{:?}", longest_gap(&seen));
+    assert!(
+        longest_gap(&seen) <= config().pacing.max_gap,
+        "{:?}",
+        longest_gap(&seen)
+    );
     // The budget is used, and never more than one request a second.
     for pair in seen.all_sends.windows(2) {
         assert!(pair[1] - pair[0] >= S);
@@ -172,15 +176,24 @@ fn a_finished_export_makes_room_for_the_next_and_every_one_ends() {
         fleet.push(job(i)).unwrap();
     }
     // Each export completes on its fourth request.
-    let (seen, end) = run(&mut fleet, t0, Duration::from_millis(100), S * 3600, |t, n, _| {
-        if n >= 4 {
-            complete(t)
-        } else {
-            active(t)
-        }
-    });
+    let (seen, end) = run(
+        &mut fleet,
+        t0,
+        Duration::from_millis(100),
+        S * 3600,
+        |t, n, _| {
+            if n >= 4 {
+                complete(t)
+            } else {
+                active(t)
+            }
+        },
+    );
     assert_eq!(seen.done.len(), 12);
-    assert!(seen.done.values().all(|r| matches!(r, Ok(Finished::Exported(_)))));
+    assert!(seen
+        .done
+        .values()
+        .all(|r| matches!(r, Ok(Finished::Exported(_)))));
     assert_eq!(seen.all_sends.len(), 48);
     assert!(longest_gap(&seen) <= config().pacing.max_gap);
     // 48 requests at one a second, and little more.
@@ -195,13 +208,19 @@ fn concurrency_is_a_ceiling_when_the_budget_allows_more() {
     for i in 0..9 {
         fleet.push(job(i)).unwrap();
     }
-    let (seen, _) = run(&mut fleet, t0, Duration::from_millis(50), S * 600, |t, n, _| {
-        if n >= 3 {
-            complete(t)
-        } else {
-            active(t)
-        }
-    });
+    let (seen, _) = run(
+        &mut fleet,
+        t0,
+        Duration::from_millis(50),
+        S * 600,
+        |t, n, _| {
+            if n >= 3 {
+                complete(t)
+            } else {
+                active(t)
+            }
+        },
+    );
     assert_eq!(seen.most_running, 3);
     assert_eq!(seen.done.len(), 9);
     // With budget to spare, polls follow the export's own pace (min_interval), not max_gap.
@@ -218,14 +237,20 @@ fn a_429_pauses_everyone_and_a_poll_that_waited_is_stamped_when_it_left() {
     fleet.push(job(1)).unwrap();
     // Task 1's second request meets a 429 with Retry-After: 3.
     let mut throttled_at = None;
-    let (seen, _) = run(&mut fleet, t0, Duration::from_millis(200), S * 20, |t, n, now| {
-        if t == 1 && n == 2 {
-            throttled_at = Some(now);
-            throttled("3")
-        } else {
-            active(t)
-        }
-    });
+    let (seen, _) = run(
+        &mut fleet,
+        t0,
+        Duration::from_millis(200),
+        S * 20,
+        |t, n, now| {
+            if t == 1 && n == 2 {
+                throttled_at = Some(now);
+                throttled("3")
+            } else {
+                active(t)
+            }
+        },
+    );
     let throttled_at = throttled_at.expect("the 429 was sent") + Duration::from_millis(200);
     let resume = throttled_at + S * 3;
     for (task, sends) in &seen.sends {
@@ -237,9 +262,15 @@ fn a_429_pauses_everyone_and_a_poll_that_waited_is_stamped_when_it_left() {
     // Task 0's poll waited for the pause; it left at its end and was answered 200 ms later.
     // That reply was not held: the next poll waits out min_interval from the release.
     let sends = &seen.sends[&0];
-    let i = sends.iter().position(|t| *t >= resume).expect("polled again");
+    let i = sends
+        .iter()
+        .position(|t| *t >= resume)
+        .expect("polled again");
     assert_eq!(sends[i], resume);
-    assert!(sends[i + 1] - sends[i] >= config().pacing.min_interval, "{sends:?}");
+    assert!(
+        sends[i + 1] - sends[i] >= config().pacing.min_interval,
+        "{sends:?}"
+    );
 }
 
 #[test]
@@ -272,7 +303,11 @@ fn lookups_go_through_the_budget_and_end_with_their_value() {
             .unwrap()
     });
     assert_eq!(seen.sends[&a.get()], vec![t0]);
-    assert_eq!(seen.sends[&b.get()], vec![t0 + S * 10], "the second waits for the window");
+    assert_eq!(
+        seen.sends[&b.get()],
+        vec![t0 + S * 10],
+        "the second waits for the window"
+    );
     assert!(matches!(&seen.done[&a.get()], Ok(Finished::Page(p)) if p.databases.len() == 1));
     assert!(matches!(&seen.done[&b.get()], Ok(Finished::Bookmark(bm)) if bm == "bm-now"));
 }
@@ -293,7 +328,13 @@ fn cancel_ends_running_and_queued_tasks() {
     assert_eq!(key, first);
     // An input for a task still in line is a caller bug.
     assert_eq!(
-        fleet.handle_input(t0, FleetInput::Task { key: second, input: Input::Tick }),
+        fleet.handle_input(
+            t0,
+            FleetInput::Task {
+                key: second,
+                input: Input::Tick
+            }
+        ),
         Err(FleetInputError::UnknownTask(second))
     );
     fleet.handle_input(t0, FleetInput::Cancel).unwrap();

@@ -61,23 +61,14 @@ fn a_429_blocks_until_its_retry_after_or_the_default_block() {
         RateBudget::new(100, Duration::from_secs(300)).with_block_after_429(Duration::from_secs(7));
     b.throttled(t0, None);
     assert_eq!(b.throttled_count(), 1);
-    assert_eq!(
-        b.try_acquire(t0 + S),
-        Err(t0 + Duration::from_secs(7))
-    );
+    assert_eq!(b.try_acquire(t0 + S), Err(t0 + Duration::from_secs(7)));
     // A shorter block later does not shorten the longer one.
     b.throttled(t0 + S, Some(S));
     assert_eq!(b.throttled_count(), 2);
-    assert_eq!(
-        b.next_slot(t0 + S * 2),
-        t0 + Duration::from_secs(7)
-    );
+    assert_eq!(b.next_slot(t0 + S * 2), t0 + Duration::from_secs(7));
     // A longer one extends it.
     b.throttled(t0 + S * 2, Some(Duration::from_secs(10)));
-    assert_eq!(
-        b.next_slot(t0 + S * 3),
-        t0 + Duration::from_secs(12)
-    );
+    assert_eq!(b.next_slot(t0 + S * 3), t0 + Duration::from_secs(12));
     // At its end exactly, requests go again, and the block is over for good.
     let end = t0 + Duration::from_secs(12);
     assert_eq!(b.try_acquire(end), Ok(()));
@@ -94,10 +85,7 @@ fn a_block_ends_even_when_asked_after_it() {
     for _ in 0..3 {
         b.try_acquire(later).unwrap();
     }
-    assert_eq!(
-        b.try_acquire(later),
-        Err(later + Duration::from_secs(10))
-    );
+    assert_eq!(b.try_acquire(later), Err(later + Duration::from_secs(10)));
 }
 
 #[test]
@@ -109,10 +97,7 @@ fn a_failed_acquire_takes_no_slot() {
         assert!(b.try_acquire(t0 + S * i).is_err());
     }
     // Had the refusals taken slots, this would still be refused.
-    assert_eq!(
-        b.try_acquire(t0 + Duration::from_secs(10)),
-        Ok(())
-    );
+    assert_eq!(b.try_acquire(t0 + Duration::from_secs(10)), Ok(()));
 }
 
 #[test]

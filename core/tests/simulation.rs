@@ -849,7 +849,10 @@ fn the_next_request_is_a_start_until_the_export_runs() {
         .unwrap();
     // The bookmark event waits to be polled first.
     assert_eq!(export.next_request(), None);
-    assert!(matches!(export.poll_output(), Output::Event(Event::BookmarkLearned(_))));
+    assert!(matches!(
+        export.poll_output(),
+        Output::Event(Event::BookmarkLearned(_))
+    ));
     assert_eq!(
         export.next_request(),
         Some(NextRequest {

@@ -454,7 +454,8 @@ impl FleetRun {
             }
             (Purpose::Export { database }, Ok(Finished::Exported(outcome))) => {
                 let path = self.entries[database].path.clone();
-                self.steps.push_back(FleetStep::Persist { key, path, outcome });
+                self.steps
+                    .push_back(FleetStep::Persist { key, path, outcome });
             }
             (Purpose::Export { database }, other) => {
                 self.tasks.remove(&key);
@@ -575,7 +576,8 @@ impl FleetRun {
 
 fn far_future() -> Instant {
     let now = Instant::now();
-    now.checked_add(Duration::from_secs(86_400 * 365)).unwrap_or(now)
+    now.checked_add(Duration::from_secs(86_400 * 365))
+        .unwrap_or(now)
 }
 
 /// `<name>-<uuid>.sql`, the name reduced to `[A-Za-z0-9_-]` (others become `_`) so no

@@ -47,8 +47,8 @@ pub use digest::{place, Chunk, Digest, HashPipeline, HashingWriter, Placement};
 pub use drive::{strip_authorization, Drive, ExportOutcome};
 pub use error::Error;
 pub use fleet::{
-    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions,
-    FleetRun, FleetStep, NoHooks,
+    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, FleetRun,
+    FleetStep, NoHooks,
 };
 pub use output::{is_part_file_name, parent_dir, PartFile};
 

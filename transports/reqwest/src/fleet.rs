@@ -6,8 +6,8 @@ use crate::{classify, head_of, AsyncDigest, Client, Sink};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
-    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions,
-    FleetRun, FleetStep, PartFile,
+    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
+    FleetStep, PartFile,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;

@@ -37,8 +37,7 @@
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId,
-    TransportFailure,
+    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId, TransportFailure,
 };
 use d1_export_transport::{
     classify_chain, place, strip_authorization, Digest, Drive, PartFile, Placement,

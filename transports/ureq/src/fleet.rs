@@ -318,7 +318,7 @@ impl Client {
                         return Err(Error::Internal(format!("no held body for {key}")));
                     };
                     let placed = match slot.sink.as_mut() {
-                        Some(sink) => sink.place(start_at).map(|()| ()),
+                        Some(sink) => sink.place(start_at),
                         None => FileSink::create(&path).and_then(|mut sink| {
                             sink.place(start_at)?;
                             slot.sink = Some(sink);

@@ -32,8 +32,7 @@
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId,
-    TransportFailure,
+    AccountId, DatabaseId, Event, Export, Input, Job, Output, RequestId, TransportFailure,
 };
 use d1_export_transport::{
     classify_io, place, strip_authorization, Chunk, Digest, Drive, HashPipeline, PartFile,
