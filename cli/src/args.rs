@@ -1,6 +1,12 @@
 //! The command line, fixed: scripts depend on it. Mirrors `wrangler d1 export` where they meet.
+//!
+//! `d1-export <DATABASE> ...` exports; a few subcommands ([`Command`]) sit beside it. A first
+//! bare word that names a subcommand is that subcommand; any other word is a database. A
+//! database literally named like a subcommand is exported with `--` before it
+//! (`d1-export -o man.sql -- man`) or with any flag before it (`d1-export -o man.sql man`):
+//! once a flag or `--` has been seen, no subcommand is looked for.
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum, ValueHint};
 use std::path::PathBuf;
 
 /// Export a Cloudflare D1 database as SQL: polls the export, downloads the dump, verifies it,
@@ -8,16 +14,33 @@ use std::path::PathBuf;
 ///
 /// The API token comes from CLOUDFLARE_API_TOKEN only (never a flag). Try `d1-export --demo`
 /// first: it needs no account.
+///
+/// A database named like a subcommand (`man`, `completions`, ...): put `--` before it, as in
+/// `d1-export -o man.sql -- man`.
 #[derive(Debug, Parser)]
-#[command(name = "d1-export", version, about, long_about)]
+#[command(
+    name = "d1-export",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true,
+    subcommand_value_name = "COMMAND",
+    override_usage = "d1-export [OPTIONS] <DATABASE> --output <FILE|->\n       d1-export --demo [--output FILE]\n       d1-export --all --output-dir <DIR> [OPTIONS]\n       d1-export <COMMAND>"
+)]
 pub struct Args {
+    /// Something other than an export (an export needs no subcommand).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The database: its UUID, or its name (looked up in the account).
     #[arg(required_unless_present_any = ["demo", "all"], value_name = "DATABASE")]
     pub database: Option<String>,
 
     /// Where to write the dump; `-` for stdout. Required unless --demo (which defaults to
     /// demo.sql) or --all.
-    #[arg(short, long, value_name = "FILE|-", required_unless_present_any = ["demo", "all"], conflicts_with = "all")]
+    #[arg(short, long, value_name = "FILE|-", value_hint = ValueHint::FilePath, required_unless_present_any = ["demo", "all"], conflicts_with = "all")]
     pub output: Option<PathBuf>,
 
     /// Export only this table (repeatable).
@@ -70,6 +93,11 @@ pub struct Args {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// Never start an export again after the service lost it (by default it is started
+    /// again once, e.g. after a long pause the service forced with Retry-After).
+    #[arg(long)]
+    pub no_restart: bool,
+
     /// Export every database of the account into --output-dir, as `<name>-<uuid>.sql` plus
     /// its manifest, under one shared request budget.
     #[arg(
@@ -81,7 +109,7 @@ pub struct Args {
     pub all: bool,
 
     /// The directory for --all (created if missing).
-    #[arg(long, value_name = "DIR", requires = "all", help_heading = "Fleet")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, requires = "all", help_heading = "Fleet")]
     pub output_dir: Option<PathBuf>,
 
     /// Exports running at once with --all.
@@ -115,6 +143,38 @@ pub struct Args {
     /// account needed.
     #[arg(long, conflicts_with_all = ["database", "account_id", "api_base", "tables", "no_data", "no_schema", "compatibility", "all"])]
     pub demo: bool,
+}
+
+/// The subcommands. One more is one more variant here and one more arm in `main`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script on stdout.
+    ///
+    /// For example `d1-export completions bash > ~/.local/share/bash-completion/completions/d1-export`,
+    /// `d1-export completions zsh > ~/.zfunc/_d1-export`,
+    /// `d1-export completions fish > ~/.config/fish/completions/d1-export.fish`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff) on stdout.
+    ///
+    /// For example `d1-export man > ~/.local/share/man/man1/d1-export.1`, then `man d1-export`.
+    Man,
+}
+
+/// `completions <SHELL>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
 }
 
 /// `--driver`.

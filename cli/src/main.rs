@@ -5,10 +5,11 @@ mod demo;
 mod driver;
 mod exit;
 mod fleet;
+mod generate;
 mod manifest;
 mod report;
 
-use args::{Args, CompatibilityArg};
+use args::{Args, Command, CompatibilityArg};
 use clap::Parser;
 use d1_export_core::{
     AccountId, ApiBase, ApiToken, Compatibility, Contents, DatabaseId, DumpOptions, Job,
@@ -35,9 +36,20 @@ fn main() -> ExitCode {
             };
         }
     };
+    match &args.command {
+        None => export_main(&args),
+        Some(Command::Completions { shell }) => {
+            print_generated(|out| generate::completions(*shell, out))
+        }
+        Some(Command::Man) => print_generated(generate::man),
+    }
+}
+
+/// `d1-export <DATABASE> ...`, `--demo` and `--all`: the export, with its reporting.
+fn export_main(args: &Args) -> ExitCode {
     let style = Style::detect(args.quiet);
     let mut reporter = Reporter::new(style, args.verbose);
-    match run(&args, &mut reporter) {
+    match run(args, &mut reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             reporter.clear();
@@ -47,6 +59,18 @@ fn main() -> ExitCode {
                 println!("{obj}");
             }
             failure.code.into()
+        }
+    }
+}
+
+/// Prints what `write` generates on stdout; a closed pipe (`| head`) is not a failure.
+fn print_generated(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> ExitCode {
+    match write(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: writing to stdout: {e}");
+            Code::Other.into()
         }
     }
 }
@@ -111,7 +135,12 @@ fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
         Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
         _ => ApiBase::default(),
     };
-    Ok(ClientConfig::new(base, token))
+    let config = ClientConfig::new(base, token);
+    Ok(if args.no_restart {
+        config.job_gone(d1_export_core::JobGonePolicy::Fail)
+    } else {
+        config
+    })
 }
 
 fn account(args: &Args) -> Result<AccountId, Failure> {

@@ -187,12 +187,12 @@ fn run(s: &Scenario, driver: Driver) -> Report {
     let start = Instant::now();
     let result = match driver {
         Driver::Ureq => {
-            let client = d1_export_ureq::Client::new(config)
-                .expect("client")
-                .with_cancel_token(token.clone());
+            let client = d1_export_ureq::Client::new(config).expect("client");
             match s.sink {
-                SinkKind::Path => client.export_to_path(&job, &dest, on_event),
-                SinkKind::Writer => client.export_to_writer(&job, &mut written, on_event),
+                SinkKind::Path => client.export_to_path_with_cancel(&job, &dest, &token, on_event),
+                SinkKind::Writer => {
+                    client.export_to_writer_with_cancel(&job, &mut written, &token, on_event)
+                }
             }
         }
         Driver::Reqwest => {
@@ -200,13 +200,19 @@ fn run(s: &Scenario, driver: Driver) -> Report {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let client = d1_export_reqwest::Client::new(config)
-                .expect("client")
-                .with_cancel_token(token.clone());
+            let client = d1_export_reqwest::Client::new(config).expect("client");
             runtime.block_on(async {
                 match s.sink {
-                    SinkKind::Path => client.export_to_path(&job, &dest, on_event).await,
-                    SinkKind::Writer => client.export_to_writer(&job, &mut written, on_event).await,
+                    SinkKind::Path => {
+                        client
+                            .export_to_path_with_cancel(&job, &dest, &token, on_event)
+                            .await
+                    }
+                    SinkKind::Writer => {
+                        client
+                            .export_to_writer_with_cancel(&job, &mut written, &token, on_event)
+                            .await
+                    }
                 }
             })
         }

@@ -209,7 +209,7 @@ fn main() {
                             Input::DownloadEnded { id, written: 1000 },
                         );
                     }
-                    Output::Event(_) | Output::WaitUntil(_) => {}
+                    Output::Event(_) | Output::WaitUntil(_) | Output::Upload { .. } => {}
                     Output::Done(Ok(Finished::Exported(_))) => exported += 1,
                     Output::Done(_) => failed += 1,
                 }

@@ -232,6 +232,7 @@ fn map_output<T>(output: Output<T>, finished: impl FnOnce(T) -> Finished) -> Out
         Output::Send { id, request } => Output::Send { id, request },
         Output::Download { id, request } => Output::Download { id, request },
         Output::WriteBody { id, start_at } => Output::WriteBody { id, start_at },
+        Output::Upload { id, request } => Output::Upload { id, request },
         Output::WaitUntil(at) => Output::WaitUntil(at),
         Output::Event(event) => Output::Event(event),
         Output::Done(result) => Output::Done(result.map(finished)),
@@ -388,12 +389,23 @@ impl Fleet {
         self.config.max_reply_bytes
     }
 
+    /// The configuration of one task: the fleet's, with a jitter seed of its own (drawn from
+    /// the fleet's), so tasks that fail together do not retry in lockstep.
+    fn task_config(&self, key: TaskKey) -> Config {
+        let mut config = self.config.clone();
+        let mut z = config.retry.jitter_seed ^ key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        config.retry.jitter_seed = z ^ (z >> 31);
+        config
+    }
+
     /// Adds a task. An export waits in line until admitted; a lookup runs at once (its
     /// request still waits for a spare slot). Checks the task and sends nothing.
     pub fn push(&mut self, task: Task) -> Result<TaskKey, SetupError> {
         let key = TaskKey(self.next_key);
         let now = self.now;
-        let config = || self.config.clone();
+        let config = || self.task_config(key);
         let runner = match task {
             Task::Export(job) => {
                 // Checked now; the machine is made on admission (its deadline starts then).
@@ -542,8 +554,9 @@ impl Fleet {
                 output @ Output::WriteBody { .. } => {
                     self.out.push_back(FleetOutput::Task { key, output })
                 }
-                // Not announced by `next_request`: let it go as if released now.
-                output @ (Output::Send { .. } | Output::Download { .. }) => {
+                // Not announced by `next_request` (no task of a fleet uploads): let it go as
+                // if released now.
+                output @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
                     self.released(key, output, None);
                 }
             }
@@ -565,7 +578,7 @@ impl Fleet {
             let api = m.answered.is_some_and(RequestKind::is_api);
             match m.runner.poll() {
                 Output::Event(event) => self.pass_event(key, event, api),
-                output @ (Output::Send { .. } | Output::Download { .. }) => {
+                output @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
                     self.released(key, output, kind);
                     return self.settle(key);
                 }
@@ -757,7 +770,7 @@ impl Fleet {
             return None;
         }
         let (key, job) = self.queue.pop_front()?;
-        match Export::new(self.config.clone(), job, self.now) {
+        match Export::new(self.task_config(key), job, self.now) {
             Ok(export) => {
                 self.members
                     .insert(key, Member::new(Runner::Export(Box::new(export)), self.now));

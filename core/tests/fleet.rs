@@ -95,7 +95,7 @@ fn run(
                 Output::Done(result) => {
                     seen.done.insert(key.get(), result);
                 }
-                Output::Event(_) | Output::WaitUntil(_) => {}
+                Output::Event(_) | Output::WaitUntil(_) | Output::Upload { .. } => {}
             },
             FleetOutput::WaitUntil(at) => {
                 pending.sort_by_key(|p| p.0);

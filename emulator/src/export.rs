@@ -105,11 +105,18 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             let now = Instant::now();
             let mut st = shared.lock();
             let State {
-                jobs, stats, rng, ..
+                jobs,
+                stats,
+                rng,
+                imports,
+                ..
             } = &mut *st;
             jobs.sweep(timing.idle_cancel, now, stats);
             if jobs.active_for(&db.uuid).is_some() {
                 return Answer::error(409, 7500, ALREADY_RUNNING);
+            }
+            if imports.active_for(&db.uuid) {
+                return Answer::error(409, 7500, crate::import::IMPORT_ALREADY_RUNNING);
             }
             let id = jobs.create(rng, &db.uuid, &bookmark, now);
             stats.jobs_created += 1;

@@ -2,12 +2,12 @@
 //! `Fleet` inside it), with every request, download and body chunk in flight at once as a
 //! future; each answer is fed back tagged with its task.
 
-use crate::{classify, head_of, AsyncDigest, Client, Sink};
+use crate::{classify, head_of, AsyncSink, Client};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
     strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
-    FleetStep, PartFile,
+    FleetStep, Sink,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -15,7 +15,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 
 /// What came back from the network for one task.
 enum Answer {
@@ -36,11 +35,8 @@ enum Answer {
 
 type InFlight<'a> = Pin<Box<dyn Future<Output = (TaskKey, Answer)> + Send + 'a>>;
 
-/// A database's temporary file, hashed as written.
-struct FileSink {
-    part: PartFile,
-    sink: Sink<'static, tokio::io::Sink>,
-}
+/// A database's temporary file: the shared sink, written on the blocking pool.
+type FileSink = AsyncSink<tokio::io::Sink>;
 
 /// What the loop keeps per task between answers.
 #[derive(Default)]
@@ -61,52 +57,24 @@ fn next_chunk<'a>(key: TaskKey, id: RequestId, mut response: reqwest::Response) 
 
 async fn create_sink(path: &Path) -> Result<FileSink, Error> {
     let dest = path.to_owned();
-    let (part, file) = tokio::task::spawn_blocking(move || PartFile::create_beside(&dest))
+    let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::sink("create a temporary file beside", Some(path.to_owned()), e))?;
-    Ok(FileSink {
-        part,
-        sink: Sink::File {
-            file: tokio::fs::File::from_std(file),
-            digest: AsyncDigest::default(),
-        },
-    })
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(AsyncSink::file(sink))
 }
 
-/// Flushes, syncs and renames a verified sink into place.
+/// Checks a verified sink against the core's outcome, then flushes, syncs and renames it.
 async fn persist(
     sink: Option<FileSink>,
     path: PathBuf,
     outcome: Outcome,
 ) -> Result<ExportOutcome, Error> {
-    let FileSink { part, sink } = match sink {
+    let sink = match sink {
         Some(sink) => sink,
         // A file whose every byte was already there (or empty): no body was streamed.
         None => create_sink(&path).await?,
     };
-    let Sink::File {
-        mut file,
-        mut digest,
-    } = sink
-    else {
-        return Err(Error::Internal("a fleet sink is a file".to_owned()));
-    };
-    let temp = Some(part.path().to_owned());
-    let outcome = ExportOutcome::new(outcome, &digest.finish().await?)?;
-    file.flush()
-        .await
-        .map_err(|e| Error::sink("flush", temp.clone(), e))?;
-    file.sync_all()
-        .await
-        .map_err(|e| Error::sink("sync", temp, e))?;
-    drop(file);
-    let dest = path.clone();
-    tokio::task::spawn_blocking(move || part.persist(&dest))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::sink("rename the temporary file to", Some(path), e))?;
-    Ok(outcome)
+    sink.commit(outcome).await
 }
 
 impl Client {
@@ -139,10 +107,10 @@ impl Client {
         account: &AccountId,
         dir: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
         let mut run = FleetRun::new(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account.clone(),
             dir,
             options.clone(),
@@ -152,7 +120,7 @@ impl Client {
         let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
         let mut cancel_fed = false;
         loop {
-            if !cancel_fed && self.cancel.is_cancelled() {
+            if !cancel_fed && self.shutdown.is_cancelled() {
                 cancel_fed = true;
                 run.cancel(Instant::now());
             }
@@ -195,7 +163,7 @@ impl Client {
                             slot.sink = Some(create_sink(&path).await?);
                         }
                         match slot.sink.as_mut() {
-                            Some(s) => s.sink.place(start_at).await,
+                            Some(s) => s.place(start_at).await,
                             None => Err(Error::Internal("no sink".to_owned())),
                         }
                     };
@@ -219,7 +187,7 @@ impl Client {
                     let at = tokio::time::Instant::from_std(at);
                     let answer = tokio::select! {
                         biased;
-                        () = self.cancel.cancelled(), if !cancel_fed => None,
+                        () = self.shutdown.cancelled(), if !cancel_fed => None,
                         Some(answer) = flight.next(), if !flight.is_empty() => Some(answer),
                         () = tokio::time::sleep_until(at) => None,
                     };
@@ -264,7 +232,7 @@ impl Client {
                     Ok(Some(chunk)) => {
                         let len = chunk.len() as u64;
                         let written = match slot.sink.as_mut() {
-                            Some(s) => s.sink.write(chunk).await,
+                            Some(s) => s.write(chunk).await,
                             None => Err(Error::Internal("no sink".to_owned())),
                         };
                         if let Err(e) = written {

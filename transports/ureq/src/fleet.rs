@@ -2,16 +2,15 @@
 //! `Fleet` inside it); a small pool of worker threads does the blocking I/O (requests,
 //! download heads, body reads) and hands each answer back to the loop, tagged with its task.
 
-use crate::{classify, truncate, Client, HASH_DEPTH};
+use crate::{classify, Client, Worker};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
+use d1_export_core::{AccountId, Input, RequestId, TaskKey};
 use d1_export_transport::{
-    place, strip_authorization, Chunk, DatabaseReport, Digest, Error, ExportOutcome, FleetHooks,
-    FleetOptions, FleetRun, FleetStep, HashPipeline, PartFile, Placement,
+    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions,
+    FleetRun, FleetStep, Sink,
 };
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -58,28 +57,18 @@ enum Answer {
     },
 }
 
-fn work(client: &Client, job: Job) -> (TaskKey, Answer) {
+fn work(worker: &mut Worker, job: Job) -> (TaskKey, Answer) {
     match job {
         Job::Send {
             key,
             id,
             request,
             limit,
-        } => (key, Answer::Input(client.send(id, request, limit))),
+        } => (key, Answer::Input(worker.send(id, request, limit))),
         Job::Download { key, id, request } => {
-            let answer = match client.agent.run(request) {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    Answer::Head {
-                        id,
-                        head: http::Response::from_parts(parts, ()),
-                        body,
-                    }
-                }
-                Err(e) => Answer::Input(Input::Failed {
-                    id,
-                    failure: classify(e),
-                }),
+            let answer = match (worker.download(id, request), worker.held.take()) {
+                (Input::DownloadHead { id, head }, Some(body)) => Answer::Head { id, head, body },
+                (input, _) => Answer::Input(input),
             };
             (key, answer)
         }
@@ -122,13 +111,19 @@ impl Pool {
         let (done, answers) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
         for _ in 0..size {
-            let (client, queue, done) = (client.clone(), Arc::clone(&queue), done.clone());
+            let (queue, done) = (Arc::clone(&queue), done.clone());
+            let mut worker = Worker {
+                agent: client.agent.clone(),
+                buffer_size: client.config.buffer_size,
+                held: None,
+                spare: mpsc::channel().1,
+            };
             let _ = std::thread::Builder::new()
                 .name("d1-export-fleet".into())
                 .spawn(move || loop {
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                     let Ok(job) = job else { return };
-                    if done.send(work(&client, job)).is_err() {
+                    if done.send(work(&mut worker, job)).is_err() {
                         return;
                     }
                 });
@@ -167,73 +162,12 @@ impl Drop for Pool {
     }
 }
 
-/// A database's temporary file, hashed on a helper thread as written.
-struct FileSink {
-    part: PartFile,
-    file: File,
-    hash: HashPipeline<Chunk>,
-}
-
-impl FileSink {
-    fn create(path: &Path) -> Result<Self, Error> {
-        let (part, file) = PartFile::create_beside(path)
-            .map_err(|e| Error::sink("create a temporary file beside", Some(path.into()), e))?;
-        Ok(Self {
-            part,
-            file,
-            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
-        })
-    }
-
-    fn place(&mut self, start_at: u64) -> Result<(), Error> {
-        match place(self.hash.bytes(), start_at, true).map_err(Error::Internal)? {
-            Placement::Append => Ok(()),
-            Placement::Truncate(at) => truncate(&mut self.file, &mut self.hash, at)
-                .map_err(|e| Error::sink("truncate", Some(self.part.path().to_owned()), e)),
-        }
-    }
-
-    fn write(&mut self, chunk: Chunk) -> Result<(), Error> {
-        self.file
-            .write_all(chunk.as_ref())
-            .map_err(|e| Error::sink("write", Some(self.part.path().to_owned()), e))?;
-        self.hash
-            .push(chunk)
-            .map_err(|e| Error::Internal(e.to_string()))
-    }
-
-    fn buffer(&mut self, size: usize) -> Vec<u8> {
-        self.hash
-            .recycled()
-            .map_or_else(|| vec![0u8; size], |c| c.buf)
-    }
-
-    /// Flushes, syncs and renames the verified file into place.
-    fn persist(mut self, path: &Path, outcome: Outcome) -> Result<ExportOutcome, Error> {
-        let digest = self
-            .hash
-            .finish()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let outcome = ExportOutcome::new(outcome, &digest)?;
-        let temp = Some(self.part.path().to_owned());
-        self.file
-            .flush()
-            .and_then(|()| self.file.sync_all())
-            .map_err(|e| Error::sink("sync", temp, e))?;
-        drop(self.file);
-        self.part
-            .persist(path)
-            .map_err(|e| Error::sink("rename the temporary file to", Some(path.into()), e))?;
-        Ok(outcome)
-    }
-}
-
 /// What the loop keeps per task between answers.
 #[derive(Default)]
 struct Slot {
     /// The body whose head was fed, waiting for `WriteBody`.
     held: Option<ureq::Body>,
-    sink: Option<FileSink>,
+    sink: Option<Sink<io::Sink>>,
     /// Bytes of the current body written.
     written: u64,
 }
@@ -269,10 +203,10 @@ impl Client {
         account: &AccountId,
         dir: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
         let mut run = FleetRun::new(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account.clone(),
             dir,
             options.clone(),
@@ -282,7 +216,7 @@ impl Client {
         let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
         let mut cancel_fed = false;
         loop {
-            if !cancel_fed && self.cancel.is_cancelled() {
+            if !cancel_fed && self.shutdown.is_cancelled() {
                 cancel_fed = true;
                 run.cancel(Instant::now());
             }
@@ -319,7 +253,7 @@ impl Client {
                     };
                     let placed = match slot.sink.as_mut() {
                         Some(sink) => sink.place(start_at),
-                        None => FileSink::create(&path).and_then(|mut sink| {
+                        None => Sink::file(&path).and_then(|mut sink| {
                             sink.place(start_at)?;
                             slot.sink = Some(sink);
                             Ok(())
@@ -328,10 +262,7 @@ impl Client {
                     match placed {
                         Ok(()) => {
                             slot.written = 0;
-                            let buf = match slot.sink.as_mut() {
-                                Some(s) => s.buffer(self.config.buffer_size),
-                                None => vec![0u8; self.config.buffer_size],
-                            };
+                            let buf = vec![0u8; self.config.buffer_size];
                             let reader = Box::new(body.into_with_config().limit(u64::MAX).reader());
                             pool.submit(Job::Read {
                                 key,
@@ -347,9 +278,13 @@ impl Client {
                     let sink = match slots.remove(&key).and_then(|s| s.sink) {
                         Some(sink) => Ok(sink),
                         // A file whose every byte was already there (or empty).
-                        None => FileSink::create(&path),
+                        None => Sink::file(&path),
                     };
-                    let result = sink.and_then(|s| s.persist(&path, outcome));
+                    let result = sink.and_then(|sink| {
+                        let checked = ExportOutcome::new(outcome, &sink.digest())?;
+                        sink.commit()?;
+                        Ok(checked)
+                    });
                     run.persisted(key, result, hooks);
                 }
                 FleetStep::Discard { key } => {
@@ -408,12 +343,11 @@ impl Client {
                         let Some(sink) = slot.sink.as_mut() else {
                             return Err(Error::Internal(format!("no sink for {key}")));
                         };
-                        if let Err(e) = sink.write(Chunk { buf, len }) {
+                        if let Err(e) = sink.write(&buf[..len]) {
                             run.abort(now, key, e);
                             return Ok(());
                         }
                         slot.written += len as u64;
-                        let buf = sink.buffer(self.config.buffer_size);
                         pool.submit(Job::Read {
                             key,
                             id,

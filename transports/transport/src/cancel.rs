@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,8 @@ struct State {
     cancelled: bool,
     next_key: u64,
     wakers: Vec<(u64, Waker)>,
+    /// Tokens cancelled with this one (see [`CancelToken::forward_to`]).
+    forwards: Vec<Weak<Inner>>,
 }
 
 #[derive(Debug, Default)]
@@ -22,6 +24,9 @@ struct Inner {
 /// A one-way cancellation flag: cheap to clone, usable from any thread or task. Once
 /// cancelled it stays cancelled; every run that watches it ends with
 /// [`Error::Cancelled`](crate::Error::Cancelled).
+///
+/// Clones are the same token. Give each call its own token to cancel that call alone (the
+/// drivers' `*_with_cancel` methods); a client's shutdown token ends all of its calls.
 ///
 /// ```
 /// let token = d1_export_transport::CancelToken::new();
@@ -44,15 +49,48 @@ impl CancelToken {
 
     /// Cancels: wakes every blocked wait and every pending [`cancelled`](Self::cancelled).
     pub fn cancel(&self) {
-        let wakers = {
+        let (wakers, forwards) = {
             let mut state = self.lock();
             state.cancelled = true;
-            std::mem::take(&mut state.wakers)
+            (
+                std::mem::take(&mut state.wakers),
+                std::mem::take(&mut state.forwards),
+            )
         };
         self.0.cond.notify_all();
         for (_, w) in wakers {
             w.wake();
         }
+        for inner in forwards.iter().filter_map(Weak::upgrade) {
+            CancelToken(inner).cancel();
+        }
+    }
+
+    /// Makes a cancel of this token also cancel `other` (at once if this one already is).
+    /// Only a weak link is kept: forwarding never keeps `other` alive.
+    pub fn forward_to(&self, other: &CancelToken) {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return;
+        }
+        let already = {
+            let mut state = self.lock();
+            if !state.cancelled {
+                state.forwards.retain(|w| w.strong_count() > 0);
+                state.forwards.push(Arc::downgrade(&other.0));
+            }
+            state.cancelled
+        };
+        if already {
+            other.cancel();
+        }
+    }
+
+    /// A new token cancelled when this one is, and also on its own (one call under a
+    /// client-wide shutdown token).
+    pub fn child(&self) -> CancelToken {
+        let child = CancelToken::new();
+        self.forward_to(&child);
+        child
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
@@ -174,6 +212,28 @@ mod tests {
         assert!(token.wait_timeout(Duration::from_secs(30)));
         assert!(start.elapsed() < Duration::from_secs(5));
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_child_is_cancelled_by_its_parent_but_not_the_other_way() {
+        let parent = CancelToken::new();
+        let (a, b) = (parent.child(), parent.child());
+        a.cancel();
+        assert!(a.is_cancelled());
+        assert!(!parent.is_cancelled() && !b.is_cancelled());
+        parent.cancel();
+        assert!(b.is_cancelled());
+        let late = parent.child();
+        assert!(
+            late.is_cancelled(),
+            "a child of a cancelled token starts cancelled"
+        );
+        let other = CancelToken::new();
+        let target = CancelToken::new();
+        other.forward_to(&target);
+        drop(target);
+        other.cancel();
+        assert!(other.lock().forwards.is_empty());
     }
 
     #[test]

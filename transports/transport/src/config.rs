@@ -40,6 +40,39 @@ pub struct ClientConfig {
     /// The size of the buffer a download is streamed through (default 256 KiB). Memory use
     /// does not grow with the size of the dump.
     pub buffer_size: usize,
+    /// Where the retry back-off's randomness comes from (default: the OS, per machine).
+    pub jitter: JitterSeed,
+}
+
+/// The seed of the retry back-off's jitter. Randomness is an input of the core, like time:
+/// by default each machine (each export, each lookup) gets a fresh seed from the operating
+/// system, so concurrent exports (in one process or in many) never retry in lockstep. Tests
+/// that need reproducible delays pin one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JitterSeed {
+    /// A fresh seed from the OS for every machine (the default).
+    #[default]
+    FromOs,
+    /// This seed for every machine (deterministic back-off).
+    Fixed(u64),
+}
+
+impl JitterSeed {
+    /// The seed for the next machine.
+    pub fn draw(self) -> u64 {
+        match self {
+            Self::Fixed(seed) => seed,
+            // An OS without a random source still gets distinct seeds per machine and process.
+            Self::FromOs => getrandom::u64().unwrap_or_else(|_| fallback_seed()),
+        }
+    }
+}
+
+fn fallback_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    RandomState::new().hash_one((std::process::id(), n, std::time::SystemTime::now()))
 }
 
 impl ClientConfig {
@@ -57,7 +90,41 @@ impl ClientConfig {
             user_agent: USER_AGENT.to_owned(),
             proxy_from_env: false,
             buffer_size: 256 * 1024,
+            jitter: JitterSeed::FromOs,
         }
+    }
+
+    /// The core configuration for one new machine: [`ClientConfig::core`] with a jitter seed
+    /// drawn as [`ClientConfig::jitter`] says.
+    pub fn machine_config(&self) -> Config {
+        let mut core = self.core.clone();
+        core.retry.jitter_seed = self.jitter.draw();
+        core
+    }
+
+    /// Fail fast instead of riding out outages: 2 attempts per request with short back-off,
+    /// a 5 s connect timeout and a 30 s read timeout (the API holds a long-poll up to ~30 s).
+    /// A dead host gives up in about 10 s instead of the default's ~50 s; a running export is
+    /// still polled and downloaded as usual. For interactive tools and health checks.
+    #[must_use]
+    pub fn fail_fast(mut self) -> Self {
+        self.core.retry = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(5),
+            ..self.core.retry
+        };
+        self.connect_timeout = Duration::from_secs(5);
+        self.read_timeout = Duration::from_secs(35);
+        self
+    }
+
+    /// Pins the jitter seed (see [`JitterSeed`]).
+    #[must_use]
+    pub fn jitter(mut self, jitter: JitterSeed) -> Self {
+        self.jitter = jitter;
+        self
     }
 
     /// Settings from wrangler's environment variables: the token from
@@ -151,6 +218,18 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machines_get_fresh_seeds_unless_one_is_pinned() {
+        let c = ClientConfig::new(ApiBase::default(), ApiToken::new("t").unwrap());
+        let seeds: std::collections::HashSet<_> = (0..20)
+            .map(|_| c.machine_config().retry.jitter_seed)
+            .collect();
+        assert_eq!(seeds.len(), 20, "OS seeds repeat");
+        let c = c.jitter(JitterSeed::Fixed(7));
+        assert_eq!(c.machine_config().retry.jitter_seed, 7);
+        assert_eq!(c.machine_config().retry.jitter_seed, 7);
+    }
 
     #[test]
     fn debug_hides_token_and_user_agent_names_us() {

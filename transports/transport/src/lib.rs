@@ -4,15 +4,15 @@
 //!
 //! - [`ClientConfig`]: the core's [`Config`](d1_export_core::Config) plus HTTP settings
 //!   (connect and per-read timeouts, `User-Agent`, proxy use, buffer size).
+//! - [`ClientBuilder`]: both drivers' `Client::builder()`.
 //! - [`ExportOutcome`] and the [`Error`] type (the core's error plus sink, client and
-//!   cancellation errors; never the token or the signed URL's query).
-//! - [`PartFile`]: atomic output through a temporary `.<name>.<random>.part` file.
-//! - [`Digest`] / [`HashingWriter`]: SHA-256 and byte count of what reached the sink, and
-//!   [`place`]: where a body goes when the core resumes or restarts a download.
-//! - [`CancelToken`]: cancellation from another thread or task.
+//!   cancellation errors, with an [`ErrorKind`]; never the token or the signed URL's query).
+//! - [`Sink`]: where a body goes — a private [`PartFile`] renamed over the destination, or a
+//!   stream — counted and hashed ([`Digest`]) as written, resumed or restarted ([`place`]).
+//! - [`CancelToken`]: cancellation from another thread or task, per call or client-wide.
 //! - [`classify_io`] / [`classify_chain`]: transport errors as the core's
 //!   [`TransportFailure`](d1_export_core::TransportFailure).
-//! - [`Drive`]: the machines a driver loops over.
+//! - [`Runner`]: the driving loop's bookkeeping; a driver only does each [`Step`]'s I/O.
 //! - [`FleetRun`], [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every
 //!   database of an account under one request budget (the drivers execute its steps).
 //!
@@ -31,6 +31,7 @@
 //! # Ok::<(), d1_export_transport::Error>(())
 //! ```
 
+mod builder;
 mod cancel;
 mod classify;
 mod config;
@@ -39,18 +40,21 @@ mod drive;
 mod error;
 mod fleet;
 mod output;
+mod sink;
 
+pub use builder::{BuildClient, ClientBuilder};
 pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
-pub use config::{ClientConfig, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
-pub use digest::{place, Chunk, Digest, HashPipeline, HashingWriter, Placement};
-pub use drive::{strip_authorization, Drive, ExportOutcome};
-pub use error::Error;
+pub use config::{ClientConfig, JitterSeed, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
+pub use digest::{place, Digest, Placement};
+pub use drive::{strip_authorization, Drive, ExportOutcome, Flow, Runner, Step};
+pub use error::{Error, ErrorKind};
 pub use fleet::{
     dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, FleetRun,
     FleetStep, NoHooks,
 };
-pub use output::{is_part_file_name, parent_dir, PartFile};
+pub use output::{check_destination, is_part_file_name, parent_dir, write_private, PartFile};
+pub use sink::{FileSink, Sink};
 
 pub use d1_export_core::lookup::Page;
 pub use d1_export_core::wire::DatabaseInfo;

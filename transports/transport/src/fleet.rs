@@ -550,6 +550,10 @@ impl FleetRun {
                 self.finished(key, result, hooks);
                 None
             }
+            Output::Upload { .. } => {
+                self.fail(Error::Internal(format!("{key}: an upload in an export fleet")));
+                None
+            }
             Output::WriteBody { .. } | Output::Event(_) | Output::WaitUntil(_) => None,
         }
     }
