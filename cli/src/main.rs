@@ -97,13 +97,11 @@ fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
-    let mut config = client_config(args)?;
+    let config = client_config(args)?;
     let account = account(args)?;
     let options = dump_options(args)?;
     restore_ready::Wanted::from_args(args)?;
     if args.all {
-        let budget = fleet::parse_rate_limit(&args.rate_limit)?;
-        config = config.budget(d1_export_core::SharedBudget::new(budget));
         let driver =
             Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
         return fleet::run(args, &driver, &account, options);
