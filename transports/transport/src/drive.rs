@@ -241,7 +241,11 @@ pub fn gate<M: Drive + Prioritized>(
     budget: Option<&d1_export_core::SharedBudget>,
 ) -> Gate<M> {
     match budget {
-        Some(budget) => Gate::Shared(Gated::new(machine, budget.clone(), Instant::now())),
+        Some(budget) => Gate::Shared(Box::new(Gated::new(
+            machine,
+            budget.clone(),
+            Instant::now(),
+        ))),
         None => Gate::Alone(machine),
     }
 }
@@ -252,7 +256,7 @@ pub enum Gate<M: Machine + Prioritized> {
     /// No shared budget.
     Alone(M),
     /// Every request waits for the shared budget.
-    Shared(Gated<M>),
+    Shared(Box<Gated<M>>),
 }
 
 impl<M: Drive + Prioritized> Machine for Gate<M> {
