@@ -93,6 +93,11 @@ pub struct Args {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// Never start an export again after the service lost it (by default it is started
+    /// again once, e.g. after a long pause the service forced with Retry-After).
+    #[arg(long)]
+    pub no_restart: bool,
+
     /// Export every database of the account into --output-dir, as `<name>-<uuid>.sql` plus
     /// its manifest, under one shared request budget.
     #[arg(

@@ -149,7 +149,12 @@ fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
         Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
         _ => ApiBase::default(),
     };
-    Ok(ClientConfig::new(base, token))
+    let config = ClientConfig::new(base, token);
+    Ok(if args.no_restart {
+        config.job_gone(d1_export_core::JobGonePolicy::Fail)
+    } else {
+        config
+    })
 }
 
 fn account(args: &Args) -> Result<AccountId, Failure> {

@@ -129,6 +129,11 @@ impl Reporter {
                 delay.as_secs_f64(),
                 clean(&reason.to_string())
             )),
+            Event::PausedByService { pause, max_gap } => self.line(&format!(
+                "the service asked for a {:.0}s pause, longer than the {:.0}s between polls that keeps an export alive; it may cancel the export meanwhile",
+                pause.as_secs_f64(),
+                max_gap.as_secs_f64()
+            )),
             Event::ExportRestarted { reason } => self.line(&format!(
                 "the service lost the export ({}); started a new one",
                 clean(reason)
@@ -151,6 +156,13 @@ impl Reporter {
                     bar.finish_and_clear();
                 }
             }
+            // An export never emits these; the import command reports its own events.
+            Event::UploadStarted { .. }
+            | Event::UploadProgress { .. }
+            | Event::UploadVerified
+            | Event::UploadSkipped
+            | Event::ImportStarted { .. }
+            | Event::ImportCompleted(_) => {}
         }
     }
 

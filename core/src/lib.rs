@@ -40,6 +40,7 @@
 //!             # let _ = (id, request);
 //!         }
 //!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:
 //!             # let _ = at;
@@ -60,6 +61,8 @@
 //! - [`reply`]: judging a reply (three failure layers, proxies, caps).
 //! - [`download`]: judging a download's head and end.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
+//! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
+//!   retries and deadline.
 //! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -71,6 +74,7 @@ mod error;
 mod event;
 mod export;
 mod ids;
+mod import;
 mod io;
 pub mod lookup;
 mod options;
@@ -95,7 +99,8 @@ pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, Transport
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
-pub use io::{Input, InputError, Machine, Output, RequestId};
+pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
+pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
 pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

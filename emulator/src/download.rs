@@ -99,6 +99,8 @@ struct Plan {
     size: u64,
     etag: String,
     truncate: bool,
+    /// Answer 429 with this `Retry-After` instead.
+    throttle: Option<u64>,
 }
 
 /// Serves one download request.
@@ -189,20 +191,52 @@ pub(crate) fn serve(
                 "",
             ));
         };
-        let (path, size) = (path.clone(), *size);
+        let (mut path, mut size) = (path.clone(), *size);
+        let faults = &shared.config.faults;
+        if faults.change_object_after_first_download && job.downloads >= 1 && !job.object_changed {
+            // The object behind the URL changes: the dump plus a trailer, a new ETag.
+            let changed = path.with_extension("changed.sql");
+            let made = std::fs::copy(&path, &changed).and_then(|_| {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&changed)?;
+                f.write_all(crate::faults::CHANGED_OBJECT_TRAILER)
+            });
+            if made.is_ok() {
+                size += crate::faults::CHANGED_OBJECT_TRAILER.len() as u64;
+                path = changed;
+                job.phase = Phase::Written {
+                    path: path.clone(),
+                    size,
+                };
+                job.tag.push_str("-changed");
+                job.object_changed = true;
+            }
+        }
         let range = parse_range(req.header("range"), size);
         let mut truncate = false;
+        let mut throttle = None;
         if !head && range != Range::Unsatisfiable {
             job.downloads += 1;
             truncate = truncate_fault && job.downloads == 1;
+            throttle = faults
+                .first_download_429_secs
+                .filter(|_| job.downloads == 1);
         }
         Plan {
             path,
             size,
             etag: format!("\"{}-{size:x}\"", job.tag),
             truncate,
+            throttle,
         }
     };
+    if let Some(secs) = plan.throttle {
+        shared.lock().stats.record_fault("download_429");
+        return finish(
+            s3_error(429, "SlowDown", "Please reduce your request rate.", "")
+                .with_header("Retry-After", secs.to_string()),
+        );
+    }
+    let faults = &shared.config.faults;
     let file = match File::open(&plan.path) {
         Ok(f) => f,
         Err(_) => {
@@ -215,7 +249,7 @@ pub(crate) fn serve(
         }
     };
     let mut range = parse_range(req.header("range"), plan.size);
-    if let Some(if_range) = req.header("if-range") {
+    if let Some(if_range) = req.header("if-range").filter(|_| !faults.ignore_if_range) {
         if if_range != plan.etag {
             range = Range::Full;
         }
@@ -253,8 +287,18 @@ pub(crate) fn serve(
             return finish(resp);
         }
     };
+    if let Some(coding) = &faults.download_content_encoding {
+        headers.push(("Content-Encoding".to_owned(), coding.clone()));
+    }
+    // A close-delimited body: no length, no chunks; the connection's end is the body's.
+    let close_delimited = faults.close_delimited_downloads;
+    let keep_alive = keep_alive && !close_delimited;
     let mut head_bytes = status_line_and_headers(status, &headers, keep_alive);
-    head_bytes.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    if close_delimited {
+        head_bytes.push_str("\r\n");
+    } else {
+        head_bytes.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    }
     {
         let mut st = shared.lock();
         st.stats.record_request(&route, status);
@@ -283,6 +327,10 @@ pub(crate) fn serve(
         let _ = send_body(shared, file, stream, start, n.min(len));
         return hold_silent(shared, stream);
     }
+    let limit = match faults.break_downloads_every_kib.filter(|k| *k > 0) {
+        Some(kib) => limit.min(kib * 1024),
+        None => limit,
+    };
     let sent = send_body(shared, file, stream, start, limit);
     let mut st = shared.lock();
     let sent_ok = match sent {
@@ -295,13 +343,15 @@ pub(crate) fn serve(
             false
         }
     };
-    if plan.truncate && limit < len {
+    if limit < len {
         st.stats.downloads_truncated += 1;
         st.stats.record_fault("truncated_download");
         return Flow::Close;
     }
     if sent_ok {
         st.stats.downloads_completed += 1;
+    }
+    if sent_ok && !close_delimited {
         Flow::Continue
     } else {
         Flow::Close

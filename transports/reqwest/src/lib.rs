@@ -307,7 +307,8 @@ impl Client {
         let mut held: Option<reqwest::Response> = None;
         loop {
             let step = runner.next(call.is_cancelled())?;
-            if !matches!(step, Step::WriteBody { .. }) {
+            // An event (say, "the download restarts") may come between a head and its body.
+            if !matches!(step, Step::WriteBody { .. } | Step::Event(_)) {
                 held = None;
             }
             let input = match step {
@@ -368,7 +369,8 @@ impl Client {
         };
         let head = head_of(&response);
         let mut buf = Vec::new();
-        let cap = limit.saturating_add(1);
+        // The status first: a 429 or 5xx body is not read at all.
+        let cap = d1_export_core::reply_read_limit(head.status(), limit);
         while buf.len() < cap {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

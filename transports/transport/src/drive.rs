@@ -190,6 +190,11 @@ impl<M: Drive> Runner<M> {
                 return Ok(Step::WriteBody { id, start_at });
             }
             Output::WaitUntil(at) => Step::Wait(at),
+            Output::Upload { id, .. } => {
+                return Err(Error::Internal(format!(
+                    "upload {id}: this runner does not stream uploads"
+                )))
+            }
         };
         self.held = None;
         Ok(step)

@@ -175,7 +175,9 @@ fn core_kind(e: &d1_export_core::Error) -> ErrorKind {
     let by_hint = |hint: Option<Hint>| match hint {
         Some(Hint::Authentication | Hint::Account) => Some(ErrorKind::Auth),
         Some(Hint::NotFound) => Some(ErrorKind::NotFound),
-        Some(Hint::ExportAlreadyRunning) => Some(ErrorKind::AlreadyRunning),
+        Some(Hint::ExportAlreadyRunning | Hint::ImportAlreadyRunning) => {
+            Some(ErrorKind::AlreadyRunning)
+        }
         Some(Hint::VirtualTables) => Some(ErrorKind::Refused),
         _ => None,
     };
@@ -209,6 +211,9 @@ fn library_advice(hint: Hint) -> &'static str {
         Hint::NotFound => "no such database in this account: check the database id or name",
         Hint::ExportAlreadyRunning => {
             "another export of this database is running; retry once it has finished or timed out"
+        }
+        Hint::ImportAlreadyRunning => {
+            "an import or export of this database is running; retry once it has finished"
         }
         Hint::VirtualTables => {
             "the database has virtual tables (FTS5): list the other tables in \

@@ -523,7 +523,9 @@ impl Worker {
         };
         let (parts, body) = response.into_parts();
         let mut buf = Vec::new();
-        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        // The status first: a 429 or 5xx body is not read at all.
+        let cap = u64::try_from(d1_export_core::reply_read_limit(parts.status, limit))
+            .unwrap_or(u64::MAX);
         let read = body
             .into_with_config()
             .limit(u64::MAX)
