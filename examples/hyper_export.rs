@@ -146,6 +146,7 @@ async fn main() -> Result<(), BoxError> {
                     }
                 }
             }
+            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::WaitUntil(at) => {
                 tokio::time::sleep_until(at.into()).await;
                 Input::Tick

@@ -99,6 +99,8 @@ pub fn advice(hint: Hint) -> &'static str {
         Hint::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
         Hint::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
         Hint::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
+        // Cases with nothing to set or pass: the core's own words.
+        other => other.advice(),
     }
 }
 

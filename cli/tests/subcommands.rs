@@ -109,7 +109,7 @@ fn the_bash_completion_is_valid_bash_and_completes_flags() {
     offered.sort();
     assert_eq!(
         offered,
-        ["--no-data", "--no-manifest", "--no-schema"],
+        ["--no-data", "--no-manifest", "--no-restart", "--no-schema"],
         "bash offered {offered:?}"
     );
 }
