@@ -78,7 +78,6 @@ async fn main() -> Result<(), BoxError> {
                 std::fs::remove_file(&part)?;
                 return Err(e.into());
             }
-            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::Send { id, request } => match send(request).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
@@ -147,6 +146,7 @@ async fn main() -> Result<(), BoxError> {
                     }
                 }
             }
+            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::WaitUntil(at) => {
                 tokio::time::sleep_until(at.into()).await;
                 Input::Tick
