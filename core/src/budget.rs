@@ -200,7 +200,7 @@ impl<M: Machine + Prioritized> Gated<M> {
         &self.inner
     }
 
-    /// The wrapped machine, mutably (for `poll_event` while a body streams).
+    /// The wrapped machine, mutably.
     pub fn inner_mut(&mut self) -> &mut M {
         &mut self.inner
     }

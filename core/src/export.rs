@@ -228,12 +228,6 @@ impl Export {
         }
     }
 
-    /// The next queued event, if any, without moving the machine on (for drivers that report
-    /// progress while streaming a body).
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.pop_event()
-    }
-
     fn outstanding(&self) -> Option<RequestId> {
         match self.step {
             Step::Waiting { id, .. } | Step::BodyReady { id, .. } | Step::Body { id, .. } => {
@@ -729,9 +723,8 @@ impl Machine for Export {
                 self.step = Step::Body { id, start_at };
                 Output::WriteBody { id, start_at }
             }
-            Step::Waiting { .. } | Step::Body { .. } | Step::Over => {
-                self.session.wait_until(self.session.deadline)
-            }
+            Step::Body { id, .. } => Output::KeepStreaming { id },
+            Step::Waiting { .. } | Step::Over => self.session.wait_until(self.session.deadline),
         }
     }
 

@@ -230,12 +230,6 @@ impl Import {
         self.session.is_done()
     }
 
-    /// The next queued event, if any, without moving the machine on (for drivers that report
-    /// progress while streaming a body).
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.pop_event()
-    }
-
     fn outstanding(&self) -> Option<RequestId> {
         match self.state {
             State::Out { id, .. } => Some(id),
@@ -541,6 +535,14 @@ impl Machine for Import {
                     sent_at: now,
                 };
                 out
+            }
+            State::Out {
+                stage: stage @ Stage::Upload { .. },
+                id,
+                sent_at,
+            } => {
+                self.state = State::Out { stage, id, sent_at };
+                Output::KeepStreaming { id }
             }
             state @ State::Out { .. } => {
                 self.state = state;

@@ -39,7 +39,12 @@
 //!             // stream the body to the sink and feed `DownloadEnded` / `DownloadFailed`.
 //!             # let _ = (id, request);
 //!         }
-//!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::WriteBody { .. } => {
+//!             // Stream the held body into the sink: after each write feed
+//!             // `Input::DownloadProgress`, hand on the `Output::Event`s that follow and read
+//!             // on at `Output::KeepStreaming`; at the end feed `DownloadEnded`.
+//!         }
+//!         Output::KeepStreaming { .. } => { /* only ever seen inside the body loop */ }
 //!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:

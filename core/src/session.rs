@@ -81,11 +81,6 @@ impl<T: Clone> Session<T> {
         self.done.clone().map(Output::Done)
     }
 
-    /// Pops one queued event, if any.
-    pub(crate) fn pop_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
     /// A wait that never passes the deadline.
     pub(crate) fn wait_until(&self, at: Instant) -> Output<T> {
         Output::WaitUntil(at.min(self.deadline))

@@ -63,9 +63,9 @@ pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Export, Input, Prioritized, RequestId, TransportFailure};
+use d1_export_core::{Export, Input, Machine, Prioritized, RequestId, TransportFailure};
 use d1_export_transport::{
-    classify_chain, gate, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
+    classify_chain, gate, place, BuildClient, Digest, Flow, Runner, Sink, Step,
 };
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
@@ -296,7 +296,7 @@ impl Client {
         call: Result<M, Error>,
     ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
     where
-        M: Drive + Prioritized + Send + 'static,
+        M: Machine + Prioritized + Send + 'static,
         M::Outcome: Send,
     {
         let this = self.clone();
@@ -316,7 +316,7 @@ impl Client {
         on_event: &mut F,
     ) -> Result<M::Outcome, Error>
     where
-        M: Drive + Prioritized,
+        M: Machine + Prioritized,
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
@@ -424,7 +424,7 @@ impl Client {
 
     /// Streams a download body into the sink, reporting progress after each chunk; the final
     /// input (`None` on cancel, `Some(Cancel)`-free: the loop feeds the cancel).
-    async fn stream<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    async fn stream<M: Machine, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
         &self,
         runner: &mut Runner<M>,
         id: RequestId,
@@ -522,6 +522,9 @@ enum AsyncSink<W> {
     Stream { writer: W, digest: Digest },
 }
 
+/// A batch being written on the blocking pool: it gives the sink back with the result.
+type BatchTask = tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>;
+
 /// The file [`Sink`], away from the runtime: at most one batch being written while the next
 /// fills. Dropped mid-write (the future dropped), the task still ends and drops the sink,
 /// which removes the temporary file.
@@ -529,7 +532,7 @@ struct Blocking {
     /// Removed when this is dropped before the commit (the sink may be on the pool then).
     guard: Option<PathBuf>,
     sink: Option<Sink<io::Sink>>,
-    running: Option<tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>>,
+    running: Option<BatchTask>,
     batch: Vec<bytes::Bytes>,
     batched: usize,
 }
