@@ -73,6 +73,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod budget;
+mod clock;
 mod config;
 pub mod download;
 mod error;
@@ -87,7 +88,6 @@ pub mod reply;
 mod request;
 mod retry;
 mod secret;
-mod session;
 pub mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]
