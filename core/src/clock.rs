@@ -108,6 +108,11 @@ impl<T: Clone> Clock<T> {
         self.done.clone().map(Output::Done)
     }
 
+    /// Whether events wait to be polled.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// A wait that never passes the deadline.
     pub(crate) fn wait_until(&self, at: Instant) -> Output<T> {
         Output::WaitUntil(at.min(self.deadline))

@@ -262,14 +262,39 @@ impl Export {
         }
     }
 
-    /// How much of a shared [`crate::RateBudget`] the next API request may use: a running
-    /// export's polls come before new exports.
-    pub fn priority(&self) -> crate::Priority {
-        match &self.phase {
-            Phase::Polling { .. } | Phase::Refreshing { .. } => crate::Priority::Poll,
-            Phase::Downloading { bookmark, .. } if bookmark.is_some() => crate::Priority::Poll,
-            _ => crate::Priority::Start,
+    /// The next request and when it is due, for a scheduler such as [`crate::Fleet`]: `None`
+    /// while events wait to be polled, a request is out, a body streams, or the export is
+    /// over. The request leaves through `poll_output` once the clock fed passes `at` (an API
+    /// request never earlier than `min_interval` after the last), and is stamped with that
+    /// time.
+    pub fn next_request(&self) -> Option<crate::fleet::NextRequest> {
+        use crate::fleet::{NextRequest, RequestKind};
+        if self.clock.has_events() || self.clock.is_done() {
+            return None;
         }
+        let (at, kind) = match &self.phase {
+            Phase::Starting {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::Start),
+            Phase::Polling {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::Poll),
+            Phase::Refreshing {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::UrlRefresh),
+            Phase::Downloading {
+                transfer: Transfer::Due { at, .. },
+                ..
+            } => (*at, RequestKind::Download),
+            _ => return None,
+        };
+        Some(NextRequest {
+            at: at.min(self.clock.deadline()),
+            kind,
+        })
     }
 
     fn outstanding(&self) -> Option<RequestId> {

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::faults::Stall;
 use crate::http::{status_line_and_headers, Request, Response};
 use crate::jobs::{Grant, JobState, Phase};
 use crate::server::{Flow, Shared};
@@ -306,6 +307,10 @@ pub(crate) fn serve(
         }
     }
     shared.log(req, status);
+    let stall = shared.config.faults.stall_download.filter(|_| !head);
+    if stall == Some(Stall::BeforeHead) {
+        return hold_silent(shared, stream);
+    }
     let mut w = stream;
     if w.write_all(head_bytes.as_bytes()).is_err() {
         return Flow::Close;
@@ -318,6 +323,10 @@ pub(crate) fn serve(
     } else {
         len
     };
+    if let Some(Stall::AfterBytes(n)) = stall {
+        let _ = send_body(shared, file, stream, start, n.min(len));
+        return hold_silent(shared, stream);
+    }
     let limit = match faults.break_downloads_every_kib.filter(|k| *k > 0) {
         Some(kib) => limit.min(kib * 1024),
         None => limit,
@@ -347,6 +356,28 @@ pub(crate) fn serve(
     } else {
         Flow::Close
     }
+}
+
+/// The stall fault: keeps the connection open and silent until the client closes it or the
+/// emulator stops (at most ten minutes).
+fn hold_silent(shared: &Shared, stream: &TcpStream) -> Flow {
+    shared.lock().stats.record_fault("stalled_download");
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let began = Instant::now();
+    let mut byte = [0u8; 1];
+    while !shared.stopping.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+        match stream.peek(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    Flow::Close
 }
 
 /// Copies `len` bytes of `file` from `start` to the socket, throttled if configured. Returns

@@ -114,6 +114,18 @@ pub struct Faults {
     /// The first upload of each file is answered 200 with an `ETag` that is not the file's
     /// md5 (as if bytes had changed in transit), and is not kept.
     pub wrong_first_upload_etag: bool,
+    /// Every download stalls: the connection stays open and silent (until the client closes
+    /// it or the emulator stops), before its head or after some body bytes.
+    pub stall_download: Option<Stall>,
+}
+
+/// Where a stalled download stops sending (see [`Faults::stall_download`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Before the response head: the client waits for the head.
+    BeforeHead,
+    /// After the head and this many body bytes: the client's body read waits.
+    AfterBytes(u64),
 }
 
 impl Faults {

@@ -4,7 +4,7 @@
 
 use crate::digest::Digest;
 use crate::error::Error;
-use d1_export_core::{Event, Gated, Input, Machine, Outcome, Output, Prioritized, RequestId};
+use d1_export_core::{Event, Input, Machine, Outcome, Output, RequestId};
 use std::time::Instant;
 
 /// The result of a whole export.
@@ -207,57 +207,6 @@ impl<M: Machine> Runner<M> {
                     return Ok(Flow::Stop);
                 }
             }
-        }
-    }
-}
-
-/// A machine as a driver runs it: on its own, or behind the client's shared request budget.
-pub fn gate<M: Machine + Prioritized>(
-    machine: M,
-    budget: Option<&d1_export_core::SharedBudget>,
-) -> Gate<M> {
-    match budget {
-        Some(budget) => Gate::Shared(Gated::new(machine, budget.clone(), Instant::now())),
-        None => Gate::Alone(machine),
-    }
-}
-
-/// See [`gate`].
-#[allow(missing_debug_implementations)]
-// One per call, never in a collection: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Gate<M: Machine + Prioritized> {
-    /// No shared budget.
-    Alone(M),
-    /// Every request waits for the shared budget.
-    Shared(Gated<M>),
-}
-
-impl<M: Machine + Prioritized> Machine for Gate<M> {
-    type Outcome = M::Outcome;
-
-    fn poll_output(&mut self) -> Output<M::Outcome> {
-        match self {
-            Self::Alone(m) => m.poll_output(),
-            Self::Shared(g) => g.poll_output(),
-        }
-    }
-
-    fn handle_input(
-        &mut self,
-        now: Instant,
-        input: Input,
-    ) -> Result<(), d1_export_core::InputError> {
-        match self {
-            Self::Alone(m) => m.handle_input(now, input),
-            Self::Shared(g) => g.handle_input(now, input),
-        }
-    }
-
-    fn reply_limit(&self) -> usize {
-        match self {
-            Self::Alone(m) => m.reply_limit(),
-            Self::Shared(g) => g.reply_limit(),
         }
     }
 }
