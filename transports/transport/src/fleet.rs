@@ -551,10 +551,15 @@ impl FleetRun {
                 None
             }
             Output::Upload { .. } => {
-                self.fail(Error::Internal(format!("{key}: an upload in an export fleet")));
+                self.fail(Error::Internal(format!(
+                    "{key}: an upload in an export fleet"
+                )));
                 None
             }
-            Output::WriteBody { .. } | Output::Event(_) | Output::WaitUntil(_) => None,
+            Output::WriteBody { .. }
+            | Output::KeepStreaming { .. }
+            | Output::Event(_)
+            | Output::WaitUntil(_) => None,
         }
     }
 
