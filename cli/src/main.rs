@@ -9,6 +9,8 @@ mod fleet;
 mod generate;
 mod manifest;
 mod report;
+mod signals;
+mod text;
 
 use args::{Args, Command, CompatibilityArg};
 use clap::Parser;
@@ -54,7 +56,11 @@ fn export_main(args: &Args) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             reporter.clear();
-            let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: {}",
+                text::clean(&failure.message)
+            );
             if args.json && !failure.reported {
                 let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
                 println!("{obj}");
@@ -85,16 +91,7 @@ struct Plan {
 
 fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        // A second Ctrl-C while we clean up kills at once (the default behaviour).
-        let _ = ctrlc::set_handler(move || {
-            if cancel.is_cancelled() {
-                std::process::exit(Code::Interrupted as i32);
-            }
-            cancel.cancel();
-        });
-    }
+    signals::install(&cancel);
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
@@ -109,6 +106,21 @@ fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
         return fleet::run(args, &driver, &account, options);
     }
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+    // The output directory must be writable before any request (a name lookup included).
+    if let Some(output) = args
+        .output
+        .as_deref()
+        .filter(|o| *o != Path::new("-") && !o.is_dir())
+    {
+        d1_export_transport::check_destination(output).map_err(|e| {
+            let e = d1_export_transport::Error::sink(
+                "create a temporary file beside",
+                Some(output.into()),
+                e,
+            );
+            Failure::from_error(&e)
+        })?;
+    }
     let database = args.database.as_deref().unwrap_or_default();
     let (database, name) = resolve(&driver, &account, database)?;
     let output = args
@@ -277,7 +289,7 @@ fn export(
         plan.output.display(),
         outcome.bytes,
         outcome.sha256,
-        outcome.bookmark.as_deref().unwrap_or("-"),
+        text::clean(outcome.bookmark.as_deref().unwrap_or("-")),
         clock.elapsed().as_secs_f64()
     ));
     if args.json {

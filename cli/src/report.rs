@@ -3,6 +3,7 @@
 //! keep stdout for data.
 
 use crate::fit::{columns, one_line, shorten};
+use crate::text::clean;
 use d1_export_core::Event;
 use indicatif::{
     BinaryBytes, HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState,
@@ -118,16 +119,16 @@ impl Reporter {
         match event {
             Event::BookmarkLearned(b) => {
                 if self.style == Style::Plain || self.verbose > 0 {
-                    self.line(&format!("export started at bookmark {b}"));
+                    self.line(&format!("export started at bookmark {}", clean(b)));
                 }
                 self.last_log = "started".into();
                 self.spin_message();
             }
             Event::Log(text) => {
                 if self.style == Style::Plain || self.verbose > 0 {
-                    self.line(&format!("service: {text}"));
+                    self.line(&format!("service: {}", clean(text)));
                 }
-                self.last_log = text.clone();
+                self.last_log = clean(text).into_owned();
                 self.spin_message();
             }
             Event::PartUploaded { distinct_parts, .. } => {
@@ -142,8 +143,9 @@ impl Reporter {
                 delay,
                 reason,
             } => self.line(&format!(
-                "retrying in {:.1}s (attempt {attempt}): {reason}",
-                delay.as_secs_f64()
+                "retrying in {:.1}s (attempt {attempt}): {}",
+                delay.as_secs_f64(),
+                clean(&reason.to_string())
             )),
             Event::PausedByService { pause, max_gap } => self.line(&format!(
                 "the service asked for a {:.0}s pause, longer than the {:.0}s between polls that keeps an export alive; it may cancel the export meanwhile",
@@ -151,10 +153,11 @@ impl Reporter {
                 max_gap.as_secs_f64()
             )),
             Event::ExportRestarted { reason } => self.line(&format!(
-                "the service lost the export ({reason}); started a new one"
+                "the service lost the export ({}); started a new one",
+                clean(reason)
             )),
             Event::ExportReady { filename, .. } => {
-                self.line(&format!("dump {filename} ready; downloading"));
+                self.line(&format!("dump {} ready; downloading", clean(filename)));
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }

@@ -139,6 +139,9 @@ pub struct Export {
     last_api_sent: Option<Instant>,
     /// The next API request is the first poll after the start: it goes at once.
     poll_at_once: bool,
+    /// A "running" reply came without a bookmark: a later "already running" is that export,
+    /// and giving up says so.
+    bookmarkless: bool,
     restarted: bool,
     unknown_in_row: u32,
     url_refreshes: u32,
@@ -182,6 +185,7 @@ impl Export {
             first_requests: 0,
             last_api_sent: None,
             poll_at_once: false,
+            bookmarkless: false,
             restarted: false,
             unknown_in_row: 0,
             url_refreshes: 0,
@@ -340,7 +344,14 @@ impl Export {
                         }],
                     ),
                 };
-                self.retry(Transient::OrphanedExport(api))
+                if self.bookmarkless {
+                    self.anomaly(
+                        Transient::OrphanedExport(api),
+                        ProtocolError::MissingBookmark,
+                    )
+                } else {
+                    self.retry(Transient::OrphanedExport(api))
+                }
             }
             Error::JobGone { message }
                 if self.config.job_gone == JobGonePolicy::RestartOnce && !self.restarted =>
@@ -385,6 +396,7 @@ impl Export {
         if self.bookmark.is_none() && !matches!(progress.status, ExportStatus::Complete { .. }) {
             // "Running" with nothing to poll: asking again starts another export, so this
             // is backed off like a failure, and bounded.
+            self.bookmarkless = true;
             return self.anomaly(Transient::MissingBookmark, ProtocolError::MissingBookmark);
         }
         match progress.status {

@@ -327,7 +327,8 @@ impl Client {
         let mut held: Option<reqwest::Response> = None;
         loop {
             let step = runner.next(call.is_cancelled())?;
-            if !matches!(step, Step::WriteBody { .. }) {
+            // An event (say, "the download restarts") may come between a head and its body.
+            if !matches!(step, Step::WriteBody { .. } | Step::Event(_)) {
                 held = None;
             }
             let input = match step {

@@ -52,7 +52,10 @@ pub use error::{Error, ErrorKind};
 pub use fleet::{
     dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
 };
-pub use output::{check_destination, is_part_file_name, parent_dir, write_private, PartFile};
+pub use output::{
+    check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,
+    PartFile,
+};
 pub use sink::{FileSink, Sink};
 
 pub use d1_export_core::lookup::Page;

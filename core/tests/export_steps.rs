@@ -1,5 +1,5 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the export machine's
-//! accessors, events and edge decisions, step by step through the public API.
+//! The export machine's accessors, events and edge decisions, step by step through the
+//! public API (found missing by cargo-mutants, scripts/mutants.sh).
 
 use d1_export_core::*;
 use std::time::Instant;
