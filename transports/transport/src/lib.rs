@@ -50,7 +50,8 @@ pub use digest::{place, Digest, Placement};
 pub use drive::{gate, strip_authorization, Drive, ExportOutcome, Flow, Gate, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use fleet::{
-    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
+    check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
+    FleetOptions, NameFilter, NoHooks,
 };
 pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,
