@@ -78,6 +78,7 @@ async fn main() -> Result<(), BoxError> {
                 std::fs::remove_file(&part)?;
                 return Err(e.into());
             }
+            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::Send { id, request } => match send(request).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();

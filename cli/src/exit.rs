@@ -30,6 +30,8 @@ pub enum Code {
     Export = 5,
     /// 6: the download (or writing the output) failed.
     Download = 6,
+    /// 7: the dump failed verification (it does not load, or fails the integrity check).
+    Verify = 7,
     /// 130: interrupted.
     Interrupted = 130,
 }
@@ -96,10 +98,10 @@ pub fn advice(hint: Hint) -> &'static str {
         Hint::Account => "check CLOUDFLARE_ACCOUNT_ID (or --account-id): the account is wrong or the token cannot use it",
         Hint::NotFound => "no such database in this account: check the database id or name",
         Hint::ExportAlreadyRunning => "another export of this database is running; wait for it to finish or time out, then retry",
-        Hint::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
-        Hint::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
+        Hint::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
         Hint::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
         Hint::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
+        Hint::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
     }
 }
 

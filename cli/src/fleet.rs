@@ -128,6 +128,7 @@ pub fn run(
     account: &AccountId,
     options: DumpOptions,
 ) -> Result<(), Failure> {
+    let budget = parse_rate_limit(&args.rate_limit)?;
     let dir = args
         .output_dir
         .as_deref()
@@ -139,6 +140,7 @@ pub fn run(
         )
     })?;
     let fleet = FleetOptions {
+        budget,
         dump: options.clone(),
         concurrency: usize::from(args.concurrency),
         include: args.include.clone(),

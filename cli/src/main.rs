@@ -9,6 +9,7 @@ mod fleet;
 mod generate;
 mod manifest;
 mod report;
+mod restore_ready;
 mod signals;
 mod text;
 
@@ -92,15 +93,15 @@ struct Plan {
 fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     let cancel = CancelToken::new();
     signals::install(&cancel);
+    restore_ready::watch(cancel.clone());
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
-    let mut config = client_config(args)?;
+    let config = client_config(args)?;
     let account = account(args)?;
     let options = dump_options(args)?;
+    restore_ready::Wanted::from_args(args)?;
     if args.all {
-        let budget = fleet::parse_rate_limit(&args.rate_limit)?;
-        config = config.budget(d1_export_core::SharedBudget::new(budget));
         let driver =
             Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
         return fleet::run(args, &driver, &account, options);
@@ -258,20 +259,38 @@ fn export(
             .unwrap_or_default(),
         args.driver.name()
     ));
-    let outcome = driver
-        .export(&plan.job, destination, |e| reporter.event(e))
-        .map_err(|e| Failure::from_error(&e))?;
+    let (outcome, options, restore_ready) = match restore_ready::Wanted::from_args(args)? {
+        Some(wanted) => {
+            let done = restore_ready::export(wanted, reporter, driver, &plan.job, &plan.output)?;
+            (
+                done.outcome,
+                done.job.options,
+                Some((done.verified, done.made)),
+            )
+        }
+        None => (
+            driver
+                .export(&plan.job, destination, |e| reporter.event(e))
+                .map_err(|e| Failure::from_error(&e))?,
+            plan.job.options.clone(),
+            None,
+        ),
+    };
     let finished = SystemTime::now();
-    let manifest = Manifest::new(Facts {
+    let mut manifest = Manifest::new(Facts {
         database_id: plan.job.database.as_str(),
         database_name: plan.name.as_deref(),
         output: &plan.output,
-        options: &plan.job.options,
+        options: &options,
         outcome: &outcome,
         started,
         finished,
         driver: args.driver.name(),
     });
+    if let Some((verified, made)) = restore_ready {
+        manifest.verified = Some(verified);
+        manifest.restore_ready = Some(made);
+    }
     if !to_stdout && !args.no_manifest {
         let path = Manifest::path_for(&plan.output);
         manifest.write(&path).map_err(|e| {

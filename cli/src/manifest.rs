@@ -35,6 +35,12 @@ pub struct Manifest {
     pub driver: &'static str,
     /// `d1-export <version>`.
     pub tool: String,
+    /// With --verify, --format sqlite or --importable: what the scratch load found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<crate::restore_ready::Verified>,
+    /// With --format sqlite or --importable: how the output was made from the download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_ready: Option<crate::restore_ready::Made>,
 }
 
 /// Dump options as the manifest records them.
@@ -102,6 +108,8 @@ impl Manifest {
                 .as_millis(),
             driver: f.driver,
             tool: format!("d1-export {}", env!("CARGO_PKG_VERSION")),
+            verified: None,
+            restore_ready: None,
         }
     }
 

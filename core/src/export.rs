@@ -218,14 +218,31 @@ impl Export {
         self.bookmark.as_deref()
     }
 
-    /// How much of a shared [`crate::RateBudget`] the next API request may use: a running
-    /// export's polls come before new exports.
-    pub fn priority(&self) -> crate::Priority {
-        if self.bookmark.is_some() || self.resume.is_some() {
-            crate::Priority::Poll
-        } else {
-            crate::Priority::Start
+    /// The next request and when it is due, for a scheduler such as [`crate::Fleet`]: `None`
+    /// while events wait to be polled, a request is out, a body streams, or the export is
+    /// over. The request leaves through `poll_output` once the clock fed passes `at`, and is
+    /// stamped with that time.
+    pub fn next_request(&self) -> Option<crate::fleet::NextRequest> {
+        use crate::fleet::{NextRequest, RequestKind};
+        if self.session.has_events() || self.session.is_done() {
+            return None;
         }
+        let Step::Due(at) = self.step else {
+            return None;
+        };
+        let kind = if self.download.is_some() {
+            RequestKind::Download
+        } else if self.resume.is_some() {
+            RequestKind::UrlRefresh
+        } else if self.bookmark.is_some() {
+            RequestKind::Poll
+        } else {
+            RequestKind::Start
+        };
+        Some(NextRequest {
+            at: at.min(self.session.deadline),
+            kind,
+        })
     }
 
     /// The next queued event, if any, without moving the machine on (for drivers that report

@@ -63,9 +63,9 @@ pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Export, Input, Prioritized, RequestId, TransportFailure};
+use d1_export_core::{Export, Input, RequestId, TransportFailure};
 use d1_export_transport::{
-    classify_chain, gate, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
+    classify_chain, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
 };
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
@@ -296,7 +296,7 @@ impl Client {
         call: Result<M, Error>,
     ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
     where
-        M: Drive + Prioritized + Send + 'static,
+        M: Drive + Send + 'static,
         M::Outcome: Send,
     {
         let this = self.clone();
@@ -316,13 +316,13 @@ impl Client {
         on_event: &mut F,
     ) -> Result<M::Outcome, Error>
     where
-        M: Drive + Prioritized,
+        M: Drive,
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(gate(machine, self.config.budget.as_ref()));
+        let mut runner = Runner::new(machine);
         // The response whose head was fed, until `WriteBody` or any other step.
         let mut held: Option<reqwest::Response> = None;
         loop {

@@ -40,9 +40,6 @@ pub struct ClientConfig {
     /// The size of the buffer a download is streamed through (default 256 KiB). Memory use
     /// does not grow with the size of the dump.
     pub buffer_size: usize,
-    /// A request budget shared with other clients or runs (fleet export): when set, every API
-    /// request waits for it, and a 429 blocks every run sharing it. `None`: no shared budget.
-    pub budget: Option<d1_export_core::SharedBudget>,
     /// Where the retry back-off's randomness comes from (default: the OS, per machine).
     pub jitter: JitterSeed,
 }
@@ -93,7 +90,6 @@ impl ClientConfig {
             user_agent: USER_AGENT.to_owned(),
             proxy_from_env: false,
             buffer_size: 256 * 1024,
-            budget: None,
             jitter: JitterSeed::FromOs,
         }
     }
@@ -180,13 +176,6 @@ impl ClientConfig {
     #[must_use]
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.buffer_size = bytes.max(4096);
-        self
-    }
-
-    /// Shares a request budget (see [`ClientConfig::budget`]).
-    #[must_use]
-    pub fn budget(mut self, budget: d1_export_core::SharedBudget) -> Self {
-        self.budget = Some(budget);
         self
     }
 

@@ -5,9 +5,7 @@
 use crate::digest::Digest;
 use crate::error::Error;
 use d1_export_core::lookup::Call;
-use d1_export_core::{
-    Event, Export, Gated, Input, Machine, Outcome, Output, Prioritized, RequestId, State,
-};
+use d1_export_core::{Event, Export, Input, Machine, Outcome, Output, RequestId, State};
 use std::time::Instant;
 
 /// A [`Machine`] a driver can run: the export, or a lookup [`Call`].
@@ -29,16 +27,6 @@ impl Drive for Export {
 
     fn is_over(&self) -> bool {
         matches!(self.state(), State::Complete | State::Failed)
-    }
-}
-
-impl<M: Drive + Prioritized> Drive for Gated<M> {
-    fn poll_event(&mut self) -> Option<Event> {
-        self.inner_mut().poll_event()
-    }
-
-    fn is_over(&self) -> bool {
-        self.inner().is_over()
     }
 }
 
@@ -237,70 +225,5 @@ impl<M: Drive> Runner<M> {
         } else {
             Flow::Continue
         })
-    }
-}
-
-/// A machine as a driver runs it: on its own, or behind the client's shared request budget.
-pub fn gate<M: Drive + Prioritized>(
-    machine: M,
-    budget: Option<&d1_export_core::SharedBudget>,
-) -> Gate<M> {
-    match budget {
-        Some(budget) => Gate::Shared(Gated::new(machine, budget.clone(), Instant::now())),
-        None => Gate::Alone(machine),
-    }
-}
-
-/// See [`gate`].
-#[allow(missing_debug_implementations)]
-pub enum Gate<M: Machine + Prioritized> {
-    /// No shared budget.
-    Alone(M),
-    /// Every request waits for the shared budget.
-    Shared(Gated<M>),
-}
-
-impl<M: Drive + Prioritized> Machine for Gate<M> {
-    type Outcome = M::Outcome;
-
-    fn poll_output(&mut self) -> Output<M::Outcome> {
-        match self {
-            Self::Alone(m) => m.poll_output(),
-            Self::Shared(g) => g.poll_output(),
-        }
-    }
-
-    fn handle_input(
-        &mut self,
-        now: Instant,
-        input: Input,
-    ) -> Result<(), d1_export_core::InputError> {
-        match self {
-            Self::Alone(m) => m.handle_input(now, input),
-            Self::Shared(g) => g.handle_input(now, input),
-        }
-    }
-
-    fn reply_limit(&self) -> usize {
-        match self {
-            Self::Alone(m) => m.reply_limit(),
-            Self::Shared(g) => g.reply_limit(),
-        }
-    }
-}
-
-impl<M: Drive + Prioritized> Drive for Gate<M> {
-    fn poll_event(&mut self) -> Option<Event> {
-        match self {
-            Self::Alone(m) => m.poll_event(),
-            Self::Shared(g) => g.poll_event(),
-        }
-    }
-
-    fn is_over(&self) -> bool {
-        match self {
-            Self::Alone(m) => m.is_over(),
-            Self::Shared(g) => g.is_over(),
-        }
     }
 }

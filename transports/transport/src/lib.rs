@@ -13,8 +13,8 @@
 //! - [`classify_io`] / [`classify_chain`]: transport errors as the core's
 //!   [`TransportFailure`](d1_export_core::TransportFailure).
 //! - [`Runner`]: the driving loop's bookkeeping; a driver only does each [`Step`]'s I/O.
-//! - [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every database of an
-//!   account under one shared budget.
+//! - [`FleetRun`], [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every
+//!   database of an account under one request budget (the drivers execute its steps).
 //!
 //! Protocol decisions (pacing, retries, resume, validation) are not here: they are the core's.
 //! The drivers are `d1-export-ureq` (blocking) and `d1-export-reqwest` (async).
@@ -47,11 +47,11 @@ pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
 pub use config::{ClientConfig, JitterSeed, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
 pub use digest::{place, Digest, Placement};
-pub use drive::{gate, strip_authorization, Drive, ExportOutcome, Flow, Gate, Runner, Step};
+pub use drive::{strip_authorization, Drive, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use fleet::{
     check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
-    FleetOptions, NameFilter, NoHooks,
+    FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
 };
 pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,

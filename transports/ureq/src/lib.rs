@@ -53,8 +53,8 @@ pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Export, Input, Prioritized, RequestId, TransportFailure};
-use d1_export_transport::{classify_io, gate, BuildClient, Drive, Flow, Runner, Sink, Step};
+use d1_export_core::{Export, Input, RequestId, TransportFailure};
+use d1_export_transport::{classify_io, BuildClient, Drive, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
     JitterSeed,
@@ -254,13 +254,13 @@ impl Client {
         self.lookup(call)
     }
 
-    fn lookup<M: Drive + Prioritized>(&self, call: M) -> Result<M::Outcome, Error> {
+    fn lookup<M: Drive>(&self, call: M) -> Result<M::Outcome, Error> {
         let mut none = Sink::<io::Sink>::None;
         self.run(call, &mut none, &CancelToken::new(), &mut |_| {})
     }
 
     /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
-    fn run<M: Drive + Prioritized, W: Write>(
+    fn run<M: Drive, W: Write>(
         &self,
         machine: M,
         sink: &mut Sink<W>,
@@ -269,7 +269,7 @@ impl Client {
     ) -> Result<M::Outcome, Error> {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(gate(machine, self.config.budget.as_ref()));
+        let mut runner = Runner::new(machine);
         let mut io = Io::new(self.agent.clone(), self.config.buffer_size);
         loop {
             match runner.next(call.is_cancelled())? {
