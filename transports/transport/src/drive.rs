@@ -160,7 +160,10 @@ impl<M: Drive> Runner<M> {
             self.cancel()?;
         }
         let step = match self.machine.poll_output() {
-            Output::Event(event) => return Ok(Step::Event(event)),
+            Output::Event(event) => {
+                crate::trace::event(&event);
+                return Ok(Step::Event(event));
+            }
             Output::Done(result) => Step::Done(Error::from_core_result(result)),
             Output::Send { id, request } => Step::Send {
                 id,
@@ -177,7 +180,10 @@ impl<M: Drive> Runner<M> {
                 }
                 return Ok(Step::WriteBody { id, start_at });
             }
-            Output::WaitUntil(at) => Step::Wait(at),
+            Output::WaitUntil(at) => {
+                crate::trace::wait(at);
+                Step::Wait(at)
+            }
             Output::Upload { id, .. } => {
                 return Err(Error::Internal(format!(
                     "upload {id}: this runner does not stream uploads"
@@ -218,6 +224,7 @@ impl<M: Drive> Runner<M> {
         self.machine
             .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
         while let Some(event) = self.machine.poll_event() {
+            crate::trace::event(&event);
             on_event(&event);
         }
         Ok(if self.machine.is_over() {

@@ -548,7 +548,10 @@ impl FleetRun {
                         return step;
                     }
                 }
-                FleetOutput::WaitUntil(at) => return FleetStep::WaitUntil(at),
+                FleetOutput::WaitUntil(at) => {
+                    crate::trace::wait(at);
+                    return FleetStep::WaitUntil(at);
+                }
                 FleetOutput::Idle => {
                     if !self.checks.is_empty() || self.listing {
                         // Only reachable if a push failed; nothing is running to wait for.
@@ -578,6 +581,8 @@ impl FleetRun {
                 .started
                 .get_or_insert_with(|| (SystemTime::now(), Instant::now()));
             if let Output::Event(event) = &output {
+                tracing::debug_span!(target: crate::trace::TARGET, "fleet", database = ?entry.info.name)
+                    .in_scope(|| crate::trace::event(event));
                 hooks.on_event(&entry.info, event);
             }
             if let Output::WriteBody { id, start_at } = output {
