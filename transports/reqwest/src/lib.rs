@@ -63,10 +63,8 @@ pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Input, RequestId, TransportFailure};
-use d1_export_transport::{
-    classify_chain, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
-};
+use d1_export_core::{Input, Machine, RequestId, TransportFailure};
+use d1_export_transport::{classify_chain, place, BuildClient, Digest, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
     JitterSeed,
@@ -276,7 +274,7 @@ impl Client {
         call: Result<M, Error>,
     ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
     where
-        M: Drive + Send + 'static,
+        M: Machine + Send + 'static,
         M::Outcome: Send,
     {
         let this = self.clone();
@@ -296,7 +294,7 @@ impl Client {
         on_event: &mut F,
     ) -> Result<M::Outcome, Error>
     where
-        M: Drive,
+        M: Machine,
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
@@ -404,7 +402,7 @@ impl Client {
 
     /// Streams a download body into the sink, reporting progress after each chunk; the final
     /// input (`None` on cancel, `Some(Cancel)`-free: the loop feeds the cancel).
-    async fn stream<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    async fn stream<M: Machine, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
         &self,
         runner: &mut Runner<M>,
         id: RequestId,

@@ -53,8 +53,8 @@ pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Input, RequestId, TransportFailure};
-use d1_export_transport::{classify_io, BuildClient, Drive, Flow, Runner, Sink, Step};
+use d1_export_core::{Input, Machine, RequestId, TransportFailure};
+use d1_export_transport::{classify_io, BuildClient, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
     JitterSeed,
@@ -235,13 +235,13 @@ impl Client {
         self.lookup(call)
     }
 
-    fn lookup<M: Drive>(&self, call: M) -> Result<M::Outcome, Error> {
+    fn lookup<M: Machine>(&self, call: M) -> Result<M::Outcome, Error> {
         let mut none = Sink::<io::Sink>::None;
         self.run(call, &mut none, &CancelToken::new(), &mut |_| {})
     }
 
     /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
-    fn run<M: Drive, W: Write>(
+    fn run<M: Machine, W: Write>(
         &self,
         machine: M,
         sink: &mut Sink<W>,
@@ -389,7 +389,7 @@ impl Io {
 
     /// Streams the held body of `id` into the sink, reporting progress; the final input
     /// (`None` when the run ended meanwhile: the loop feeds the cancel or sees the end).
-    fn stream<M: Drive, W: Write>(
+    fn stream<M: Machine, W: Write>(
         &mut self,
         id: RequestId,
         sink: &mut Sink<W>,
