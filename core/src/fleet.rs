@@ -63,6 +63,7 @@
 //! ```
 
 use crate::budget::RateBudget;
+use crate::clock::later;
 use crate::config::{Config, Job};
 use crate::error::{Error, Transient};
 use crate::event::{Event, Outcome};
@@ -70,7 +71,6 @@ use crate::export::{Export, SetupError};
 use crate::ids::{AccountId, DatabaseId};
 use crate::io::{Input, InputError, Machine, Output, RequestId};
 use crate::lookup::{self, Call, Page};
-use crate::session::later;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -232,6 +232,7 @@ fn map_output<T>(output: Output<T>, finished: impl FnOnce(T) -> Finished) -> Out
         Output::Send { id, request } => Output::Send { id, request },
         Output::Download { id, request } => Output::Download { id, request },
         Output::WriteBody { id, start_at } => Output::WriteBody { id, start_at },
+        Output::KeepStreaming { id } => Output::KeepStreaming { id },
         Output::Upload { id, request } => Output::Upload { id, request },
         Output::WaitUntil(at) => Output::WaitUntil(at),
         Output::Event(event) => Output::Event(event),
@@ -554,9 +555,12 @@ impl Fleet {
                 output @ Output::WriteBody { .. } => {
                     self.out.push_back(FleetOutput::Task { key, output })
                 }
+                // A body streams: nothing to do until its next input.
+                Output::KeepStreaming { .. } => return,
                 // Not announced by `next_request` (no task of a fleet uploads): let it go as
                 // if released now.
-                output @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
+                output
+                @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
                     self.released(key, output, None);
                 }
             }
@@ -578,7 +582,8 @@ impl Fleet {
             let api = m.answered.is_some_and(RequestKind::is_api);
             match m.runner.poll() {
                 Output::Event(event) => self.pass_event(key, event, api),
-                output @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
+                output
+                @ (Output::Send { .. } | Output::Download { .. } | Output::Upload { .. }) => {
                     self.released(key, output, kind);
                     return self.settle(key);
                 }
@@ -586,7 +591,7 @@ impl Fleet {
                 output @ Output::WriteBody { .. } => {
                     self.out.push_back(FleetOutput::Task { key, output })
                 }
-                Output::WaitUntil(_) => return self.settle(key),
+                Output::KeepStreaming { .. } | Output::WaitUntil(_) => return self.settle(key),
             }
         }
     }

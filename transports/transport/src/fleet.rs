@@ -613,7 +613,10 @@ impl FleetRun {
                 )));
                 None
             }
-            Output::WriteBody { .. } | Output::Event(_) | Output::WaitUntil(_) => None,
+            Output::WriteBody { .. }
+            | Output::KeepStreaming { .. }
+            | Output::Event(_)
+            | Output::WaitUntil(_) => None,
         }
     }
 

@@ -52,7 +52,7 @@ pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
 pub use config::{ClientConfig, JitterSeed, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
 pub use digest::{place, Digest, Placement};
-pub use drive::{strip_authorization, Drive, ExportOutcome, Flow, Runner, Step};
+pub use drive::{strip_authorization, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use fleet::{
     check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,

@@ -6,8 +6,8 @@ use crate::{classify, Client, Worker};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Input, RequestId, TaskKey};
 use d1_export_transport::{
-    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions,
-    FleetRun, FleetStep, Sink,
+    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
+    FleetStep, Sink,
 };
 use std::collections::HashMap;
 use std::io::{self, Read};
