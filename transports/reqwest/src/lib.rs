@@ -500,8 +500,6 @@ enum AsyncSink<W> {
     Stream { writer: W, digest: Digest },
 }
 
-/// A batch being written on the blocking pool: it gives the sink back with the result.
-
 /// The file [`Sink`], away from the runtime: at most one batch being written while the next
 /// fills. Dropped mid-write (the future dropped), the task still ends and drops the sink,
 /// which removes the temporary file.
