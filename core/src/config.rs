@@ -26,7 +26,7 @@ impl fmt::Display for InvalidApiBase {
 impl std::error::Error for InvalidApiBase {}
 
 /// Whether a URL host is a loopback address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") {
         return true;

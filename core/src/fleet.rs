@@ -313,7 +313,8 @@ impl Member {
     }
 }
 
-/// Many tasks under one request budget. See the [module documentation](self).
+/// Many tasks under one request budget: admission, scheduling by urgency, and one pause for
+/// everyone after a 429.
 #[derive(Debug)]
 pub struct Fleet {
     config: Config,
