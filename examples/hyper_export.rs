@@ -78,7 +78,6 @@ async fn main() -> Result<(), BoxError> {
                 std::fs::remove_file(&part)?;
                 return Err(e.into());
             }
-            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::KeepStreaming { .. } => return Err("keep streaming outside a body".into()),
             Output::Send { id, request } => match send(request).await {
                 Ok(response) => {
@@ -157,6 +156,7 @@ async fn main() -> Result<(), BoxError> {
                     }
                 }
             }
+            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::WaitUntil(at) => {
                 tokio::time::sleep_until(at.into()).await;
                 Input::Tick

@@ -16,32 +16,22 @@ use crate::reply::{
 use crate::request::{api_request, download_request, export_body, export_uri};
 use crate::secret::SignedUrl;
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Instant;
 
 /// Why an export could not even be set up (caller mistakes, found before any request).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
     /// The dump options conflict.
+    #[error("{0}")]
     Options(crate::options::InvalidOptions),
     /// The endpoint URI could not be formed.
+    #[error("cannot form the export URL: {0}")]
     Uri(String),
     /// The pacing policy is inconsistent (`min_interval` above `max_gap`, or a zero
     /// `max_attempts`).
+    #[error("invalid policy: {0}")]
     Policy(&'static str),
 }
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Options(o) => write!(f, "{o}"),
-            Self::Uri(u) => write!(f, "cannot form the export URL: {u}"),
-            Self::Policy(p) => write!(f, "invalid policy: {p}"),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {}
 
 /// The state of an export, as a caller may inspect it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

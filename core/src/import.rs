@@ -30,16 +30,9 @@ use std::time::{Duration, Instant};
 pub struct Md5([u8; 16]);
 
 /// A string that is not 32 hexadecimal digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an md5 is 32 hexadecimal digits")]
 pub struct InvalidMd5;
-
-impl fmt::Display for InvalidMd5 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an md5 is 32 hexadecimal digits")
-    }
-}
-
-impl std::error::Error for InvalidMd5 {}
 
 impl Md5 {
     /// The digest's 16 bytes.

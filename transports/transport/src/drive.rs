@@ -134,7 +134,10 @@ impl<M: Machine> Runner<M> {
             None => self.machine.poll_output(),
         };
         let step = match output {
-            Output::Event(event) => return Ok(Step::Event(event)),
+            Output::Event(event) => {
+                crate::trace::event(&event);
+                return Ok(Step::Event(event));
+            }
             Output::Done(result) => Step::Done(Error::from_core_result(result)),
             Output::Send { id, request } => Step::Send {
                 id,
@@ -151,7 +154,10 @@ impl<M: Machine> Runner<M> {
                 }
                 return Ok(Step::WriteBody { id, start_at });
             }
-            Output::WaitUntil(at) => Step::Wait(at),
+            Output::WaitUntil(at) => {
+                crate::trace::wait(at);
+                Step::Wait(at)
+            }
             Output::KeepStreaming { id } => {
                 return Err(Error::Internal(format!(
                     "keep streaming {id}, but no body streams"
@@ -200,7 +206,10 @@ impl<M: Machine> Runner<M> {
         // which ends the body and is the next step.
         loop {
             match self.machine.poll_output() {
-                Output::Event(event) => on_event(&event),
+                Output::Event(event) => {
+                    crate::trace::event(&event);
+                    on_event(&event)
+                }
                 Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
                 other => {
                     self.pending = Some(other);
