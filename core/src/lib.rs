@@ -39,7 +39,12 @@
 //!             // stream the body to the sink and feed `DownloadEnded` / `DownloadFailed`.
 //!             # let _ = (id, request);
 //!         }
-//!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::WriteBody { .. } => {
+//!             // Stream the held body into the sink: after each write feed
+//!             // `Input::DownloadProgress`, hand on the `Output::Event`s that follow and read
+//!             // on at `Output::KeepStreaming`; at the end feed `DownloadEnded`.
+//!         }
+//!         Output::KeepStreaming { .. } => { /* only ever seen inside the body loop */ }
 //!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:
@@ -63,16 +68,18 @@
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
 //! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
 //!   retries and deadline.
-//! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
+//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod budget;
+mod clock;
 mod config;
 pub mod download;
 mod error;
 mod event;
 mod export;
+mod fleet;
 mod ids;
 mod import;
 mod io;
@@ -82,7 +89,6 @@ pub mod reply;
 mod request;
 mod retry;
 mod secret;
-mod session;
 pub mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -90,7 +96,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
-pub use budget::{Gated, Prioritized, Priority, RateBudget, SharedBudget};
+pub use budget::RateBudget;
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,
@@ -98,6 +104,10 @@ pub use config::{
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
+pub use fleet::{
+    Finished, Fleet, FleetInput, FleetInputError, FleetOutput, NextRequest, RequestKind, Task,
+    TaskKey,
+};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
 pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};

@@ -664,10 +664,16 @@ fn paging_stops_at_the_end() {
 }
 
 #[test]
-fn priority_is_start_until_the_export_runs() {
+fn the_next_request_is_a_start_until_the_export_runs() {
     let now = Instant::now();
     let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
-    assert_eq!(export.priority(), Priority::Start);
+    assert_eq!(
+        export.next_request(),
+        Some(NextRequest {
+            at: now,
+            kind: RequestKind::Start
+        })
+    );
     let Output::Send { id, .. } = export.poll_output() else {
         panic!()
     };
@@ -675,10 +681,23 @@ fn priority_is_start_until_the_export_runs() {
         .status(202)
         .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.to_vec())
         .unwrap();
+    assert_eq!(export.next_request(), None, "a request is out");
     export
         .handle_input(now, Input::Reply { id, response })
         .unwrap();
-    assert_eq!(export.priority(), Priority::Poll);
+    // The bookmark event waits to be polled first.
+    assert_eq!(export.next_request(), None);
+    assert!(matches!(
+        export.poll_output(),
+        Output::Event(Event::BookmarkLearned(_))
+    ));
+    assert_eq!(
+        export.next_request(),
+        Some(NextRequest {
+            at: now,
+            kind: RequestKind::Poll
+        })
+    );
 }
 
 #[test]
@@ -700,90 +719,6 @@ fn the_current_bookmark_is_one_get() {
     call.handle_input(now, Input::Reply { id, response: r })
         .unwrap();
     assert!(matches!(call.poll_output(), Output::Done(Ok(b)) if b.starts_with("00000001-")));
-}
-
-#[test]
-fn a_shared_budget_paces_exports_and_a_429_blocks_them_all() {
-    let t0 = Instant::now();
-    let budget = SharedBudget::new(RateBudget::new(2, Duration::from_secs(10)).with_reserve(0));
-    let mut a = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), t0).unwrap(),
-        budget.clone(),
-        t0,
-    );
-    let mut b = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), t0).unwrap(),
-        budget.clone(),
-        t0,
-    );
-    let throttled = || {
-        http::Response::builder()
-            .status(429)
-            .header("retry-after", "30")
-            .body(b"{}".to_vec())
-            .unwrap()
-    };
-    // Two requests fit the window...
-    let Output::Send { id: ia, .. } = a.poll_output() else {
-        panic!()
-    };
-    let Output::Send { id: ib, .. } = b.poll_output() else {
-        panic!()
-    };
-    // ...a's reply is a 429: both are blocked 30 s, though the window would free at 10 s.
-    a.handle_input(
-        t0,
-        Input::Reply {
-            id: ia,
-            response: throttled(),
-        },
-    )
-    .unwrap();
-    assert!(matches!(
-        a.poll_output(),
-        Output::Event(Event::RetryScheduled { .. })
-    ));
-    assert!(matches!(a.poll_output(), Output::WaitUntil(at) if at == t0 + Duration::from_secs(30)));
-    b.handle_input(
-        t0,
-        Input::Failed {
-            id: ib,
-            failure: TransportFailure::Reset,
-        },
-    )
-    .unwrap();
-    assert!(matches!(
-        b.poll_output(),
-        Output::Event(Event::RetryScheduled { .. })
-    ));
-    let Output::WaitUntil(retry_at) = b.poll_output() else {
-        panic!()
-    };
-    b.handle_input(retry_at, Input::Tick).unwrap();
-    assert!(
-        matches!(b.poll_output(), Output::WaitUntil(at) if at == t0 + Duration::from_secs(30)),
-        "b is held by a's 429"
-    );
-    let later = t0 + Duration::from_secs(30);
-    b.handle_input(later, Input::Tick).unwrap();
-    assert!(matches!(b.poll_output(), Output::Send { .. }));
-    a.handle_input(later, Input::Tick).unwrap();
-    assert!(matches!(a.poll_output(), Output::Send { .. }));
-    // The window is full again: a third request waits for it.
-    let mut c = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), later).unwrap(),
-        budget,
-        later,
-    );
-    assert!(
-        matches!(c.poll_output(), Output::WaitUntil(at) if at == later + Duration::from_secs(10))
-    );
-    // A held request still ends on cancel.
-    c.handle_input(later, Input::Cancel).unwrap();
-    assert!(matches!(
-        c.poll_output(),
-        Output::Done(Err(Error::Cancelled))
-    ));
 }
 
 #[test]
@@ -835,9 +770,18 @@ fn download_started_comes_before_the_request_and_progress_is_coalesced() {
                 },
             )
             .unwrap();
-        while let Some(e) = export.poll_event() {
-            assert!(matches!(e, Event::DownloadProgress { .. }));
-            events += 1;
+        loop {
+            match export.poll_output() {
+                Output::Event(e) => {
+                    assert!(matches!(e, Event::DownloadProgress { .. }));
+                    events += 1;
+                }
+                Output::KeepStreaming { id: got } => {
+                    assert_eq!(got, id);
+                    break;
+                }
+                other => panic!("after progress: {other:?}"),
+            }
         }
     }
     assert!((39..=41).contains(&events), "{events} progress events");

@@ -4,53 +4,8 @@
 
 use crate::digest::Digest;
 use crate::error::Error;
-use d1_export_core::lookup::Call;
-use d1_export_core::{
-    Event, Export, Gated, Input, Machine, Outcome, Output, Prioritized, RequestId, State,
-};
+use d1_export_core::{Event, Input, Machine, Outcome, Output, RequestId};
 use std::time::Instant;
-
-/// A [`Machine`] a driver can run: the export, or a lookup [`Call`].
-///
-/// The extra methods let a driver deliver progress events while it streams a body, without
-/// moving the machine on.
-pub trait Drive: Machine {
-    /// The next queued event, if any (see [`Export::poll_event`]).
-    fn poll_event(&mut self) -> Option<Event>;
-
-    /// Whether the run has ended (a driver streaming a body stops reading then).
-    fn is_over(&self) -> bool;
-}
-
-impl Drive for Export {
-    fn poll_event(&mut self) -> Option<Event> {
-        Export::poll_event(self)
-    }
-
-    fn is_over(&self) -> bool {
-        matches!(self.state(), State::Complete | State::Failed)
-    }
-}
-
-impl<M: Drive + Prioritized> Drive for Gated<M> {
-    fn poll_event(&mut self) -> Option<Event> {
-        self.inner_mut().poll_event()
-    }
-
-    fn is_over(&self) -> bool {
-        self.inner().is_over()
-    }
-}
-
-impl<T: Clone> Drive for Call<T> {
-    fn poll_event(&mut self) -> Option<Event> {
-        None
-    }
-
-    fn is_over(&self) -> bool {
-        false
-    }
-}
 
 /// The result of a whole export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,18 +99,21 @@ pub enum Flow {
 /// One machine being driven: what both drivers' loops share. Any step other than
 /// [`Step::WriteBody`] means a held download body is to be dropped unread.
 #[derive(Debug)]
-pub struct Runner<M> {
+pub struct Runner<M: Machine> {
     machine: M,
+    /// An output the machine gave instead of "keep streaming": the next step.
+    pending: Option<Output<M::Outcome>>,
     /// The download whose head was fed, until its body is written or dropped.
     held: Option<RequestId>,
     cancel_fed: bool,
 }
 
-impl<M: Drive> Runner<M> {
+impl<M: Machine> Runner<M> {
     /// Drives `machine`.
     pub fn new(machine: M) -> Self {
         Self {
             machine,
+            pending: None,
             held: None,
             cancel_fed: false,
         }
@@ -171,8 +129,15 @@ impl<M: Drive> Runner<M> {
         if cancelled {
             self.cancel()?;
         }
-        let step = match self.machine.poll_output() {
-            Output::Event(event) => return Ok(Step::Event(event)),
+        let output = match self.pending.take() {
+            Some(output) => output,
+            None => self.machine.poll_output(),
+        };
+        let step = match output {
+            Output::Event(event) => {
+                crate::trace::event(&event);
+                return Ok(Step::Event(event));
+            }
             Output::Done(result) => Step::Done(Error::from_core_result(result)),
             Output::Send { id, request } => Step::Send {
                 id,
@@ -189,7 +154,15 @@ impl<M: Drive> Runner<M> {
                 }
                 return Ok(Step::WriteBody { id, start_at });
             }
-            Output::WaitUntil(at) => Step::Wait(at),
+            Output::WaitUntil(at) => {
+                crate::trace::wait(at);
+                Step::Wait(at)
+            }
+            Output::KeepStreaming { id } => {
+                return Err(Error::Internal(format!(
+                    "keep streaming {id}, but no body streams"
+                )))
+            }
             Output::Upload { id, .. } => {
                 return Err(Error::Internal(format!(
                     "upload {id}: this runner does not stream uploads"
@@ -229,78 +202,20 @@ impl<M: Drive> Runner<M> {
     ) -> Result<Flow, Error> {
         self.machine
             .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
-        while let Some(event) = self.machine.poll_event() {
-            on_event(&event);
-        }
-        Ok(if self.machine.is_over() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        })
-    }
-}
-
-/// A machine as a driver runs it: on its own, or behind the client's shared request budget.
-pub fn gate<M: Drive + Prioritized>(
-    machine: M,
-    budget: Option<&d1_export_core::SharedBudget>,
-) -> Gate<M> {
-    match budget {
-        Some(budget) => Gate::Shared(Gated::new(machine, budget.clone(), Instant::now())),
-        None => Gate::Alone(machine),
-    }
-}
-
-/// See [`gate`].
-#[allow(missing_debug_implementations)]
-pub enum Gate<M: Machine + Prioritized> {
-    /// No shared budget.
-    Alone(M),
-    /// Every request waits for the shared budget.
-    Shared(Gated<M>),
-}
-
-impl<M: Drive + Prioritized> Machine for Gate<M> {
-    type Outcome = M::Outcome;
-
-    fn poll_output(&mut self) -> Output<M::Outcome> {
-        match self {
-            Self::Alone(m) => m.poll_output(),
-            Self::Shared(g) => g.poll_output(),
-        }
-    }
-
-    fn handle_input(
-        &mut self,
-        now: Instant,
-        input: Input,
-    ) -> Result<(), d1_export_core::InputError> {
-        match self {
-            Self::Alone(m) => m.handle_input(now, input),
-            Self::Shared(g) => g.handle_input(now, input),
-        }
-    }
-
-    fn reply_limit(&self) -> usize {
-        match self {
-            Self::Alone(m) => m.reply_limit(),
-            Self::Shared(g) => g.reply_limit(),
-        }
-    }
-}
-
-impl<M: Drive + Prioritized> Drive for Gate<M> {
-    fn poll_event(&mut self) -> Option<Event> {
-        match self {
-            Self::Alone(m) => m.poll_event(),
-            Self::Shared(g) => g.poll_event(),
-        }
-    }
-
-    fn is_over(&self) -> bool {
-        match self {
-            Self::Alone(m) => m.is_over(),
-            Self::Shared(g) => g.is_over(),
+        // One way out of the machine: its events, then "keep streaming" — or anything else,
+        // which ends the body and is the next step.
+        loop {
+            match self.machine.poll_output() {
+                Output::Event(event) => {
+                    crate::trace::event(&event);
+                    on_event(&event)
+                }
+                Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
+                other => {
+                    self.pending = Some(other);
+                    return Ok(Flow::Stop);
+                }
+            }
         }
     }
 }
