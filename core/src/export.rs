@@ -236,7 +236,9 @@ impl Export {
             RequestKind::Start
         };
         Some(NextRequest {
-            at: at.min(self.session.deadline),
+            // The same floor `poll_output` applies: a request is never announced earlier than
+            // it would go.
+            at: self.api_floor(at).min(self.session.deadline),
             kind,
         })
     }

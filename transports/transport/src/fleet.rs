@@ -251,9 +251,11 @@ impl FleetRun {
         Ok(run)
     }
 
-    /// The most requests in flight at once (a blocking driver's pool size).
+    /// The most I/O jobs in flight at once (a blocking driver's pool size): a request or a
+    /// body of each running export and each bookmark check, a list page, and the files being
+    /// synced.
     pub fn most_in_flight(&self) -> usize {
-        2 * self.options.concurrency.max(1) + 1
+        3 * self.options.concurrency.max(1) + 1
     }
 
     fn list(&mut self, page: u32) -> Result<(), Error> {
@@ -551,7 +553,9 @@ impl FleetRun {
                 None
             }
             Output::Upload { .. } => {
-                self.fail(Error::Internal(format!("{key}: an upload in an export fleet")));
+                self.fail(Error::Internal(format!(
+                    "{key}: an upload in an export fleet"
+                )));
                 None
             }
             Output::WriteBody { .. } | Output::Event(_) | Output::WaitUntil(_) => None,
