@@ -833,9 +833,19 @@ impl Fleet {
             if let Some(w) = m.wake {
                 at(w);
             }
-            if let Some(n) = m.next {
-                at(n.at);
-                api_wanted |= n.kind.is_api();
+            match m.next {
+                Some(n) if n.kind.is_api() => {
+                    api_wanted = true;
+                    // Not before the slot; an early poll only if it could go as a spare one
+                    // then (the chain's start covers the one that must go).
+                    let t = n.at.max(slot);
+                    let spare = chain.is_none_or(|c| later(t, self.spacing) <= c);
+                    if n.kind != RequestKind::Poll || spare {
+                        at(t);
+                    }
+                }
+                Some(n) => at(n.at),
+                None => {}
             }
         }
         if api_wanted {
