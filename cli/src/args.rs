@@ -60,6 +60,24 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "MODE")]
     pub compatibility: Option<CompatibilityArg>,
 
+    /// After the download, load the dump into a scratch SQLite database, run integrity and
+    /// foreign key checks and count every table's rows (recorded in the manifest as
+    /// `verified`). A dump that does not load exits 7 and leaves nothing at --output.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub verify: bool,
+
+    /// The output: `sql` (the dump as exported) or `sqlite` (a SQLite database file equal
+    /// to the exported database, full-text tables working). `sqlite` is always verified.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Sql, help_heading = "Restore-ready")]
+    pub format: FormatArg,
+
+    /// Write SQL that D1's import accepts and that reproduces the database: tables first,
+    /// then rows, indexes, triggers, views; FTS5 rebuilt; no statement over 100,000 bytes.
+    /// A database with virtual tables is exported in sqlite3_cli_only mode automatically.
+    /// Always verified.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub importable: bool,
+
     /// The account (default: CLOUDFLARE_ACCOUNT_ID).
     #[arg(
         long,
@@ -116,12 +134,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Fleet")]
     pub concurrency: u16,
 
-    /// With --all: only databases whose name matches this glob (`*`, `?`; repeatable).
-    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    /// With --all: only databases whose name matches this glob (`*`, `?`, `[a-z]`,
+    /// `{prod,staging}`; repeatable).
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", value_parser = glob, help_heading = "Fleet")]
     pub include: Vec<String>,
 
     /// With --all: skip databases whose name matches this glob (repeatable).
-    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", value_parser = glob, help_heading = "Fleet")]
     pub exclude: Vec<String>,
 
     /// With --all: skip a database whose current time-travel bookmark equals the one in its
@@ -177,6 +196,14 @@ pub enum ShellArg {
     Powershell,
 }
 
+/// `--include`/`--exclude`: a glob the fleet's name filter accepts, refused before anything
+/// is sent otherwise.
+fn glob(pattern: &str) -> Result<String, String> {
+    d1_export_transport::check_glob(pattern)
+        .map(|()| pattern.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// `--driver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DriverArg {
@@ -184,6 +211,15 @@ pub enum DriverArg {
     Async,
     /// ureq.
     Blocking,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// SQL, as exported.
+    Sql,
+    /// A SQLite database file.
+    Sqlite,
 }
 
 /// `--compatibility`.

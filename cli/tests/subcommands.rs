@@ -20,6 +20,7 @@ const FLAGS: &[&str] = &[
     "--verbose",
     "--driver",
     "--no-manifest",
+    "--no-restart",
     "--all",
     "--output-dir",
     "--concurrency",
@@ -107,11 +108,17 @@ fn the_bash_completion_is_valid_bash_and_completes_flags() {
     assert!(o.status.success(), "{}", stderr(&o));
     let mut offered: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
     offered.sort();
-    assert_eq!(
-        offered,
-        ["--no-data", "--no-manifest", "--no-schema"],
-        "bash offered {offered:?}"
-    );
+    // Exactly the `--no-…` flags that --help lists.
+    let help = stdout(&d1_export(&["--help"]));
+    let mut expected: Vec<String> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--no-"))
+        .map(str::to_owned)
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert!(expected.len() >= 3, "--help lists {expected:?}");
+    assert_eq!(offered, expected, "bash offered {offered:?}");
 }
 
 #[test]

@@ -218,7 +218,10 @@ fn main() {
                             Input::DownloadEnded { id, written: 1000 },
                         );
                     }
-                    Output::Event(_) | Output::WaitUntil(_) | Output::Upload { .. } => {}
+                    Output::Event(_)
+                    | Output::WaitUntil(_)
+                    | Output::Upload { .. }
+                    | Output::KeepStreaming { .. } => {}
                     Output::Done(Ok(Finished::Exported(_))) => exported += 1,
                     Output::Done(_) => failed += 1,
                 }

@@ -102,7 +102,7 @@ impl RateBudget {
         let index = self.sent.len() - self.limit;
         self.sent
             .get(index)
-            .map_or(now, |t| crate::session::later(*t, self.window))
+            .map_or(now, |t| crate::clock::later(*t, self.window))
             .max(now)
     }
 
@@ -119,7 +119,7 @@ impl RateBudget {
     /// The API answered 429: nobody sends before `retry_after` (or the default block) passes.
     pub fn throttled(&mut self, now: Instant, retry_after: Option<Duration>) {
         self.throttled += 1;
-        let until = crate::session::later(now, retry_after.unwrap_or(self.block_after_429));
+        let until = crate::clock::later(now, retry_after.unwrap_or(self.block_after_429));
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 }

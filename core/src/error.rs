@@ -71,7 +71,7 @@ impl Hint {
             Self::Account => "check CLOUDFLARE_ACCOUNT_ID (or --account-id): the account is wrong or the token cannot use it",
             Self::NotFound => "no such database in this account: check the database id or name",
             Self::ExportAlreadyRunning => "another export of this database is running; wait for it to finish or time out, then retry",
-            Self::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
+            Self::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
             Self::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
             Self::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
             Self::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",

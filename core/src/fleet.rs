@@ -1,69 +1,7 @@
-//! Many exports under one request budget: a sans-IO machine that owns its tasks (exports and
-//! the lookups around them) and the [`RateBudget`], as quinn-proto's `Endpoint` owns its
-//! connections. No locks, no shared state, no clock: the caller feeds inputs tagged with a
-//! [`TaskKey`] and executes the tagged outputs, many requests in flight at once.
-//!
-//! ## Scheduling
-//!
-//! API requests leave on a slot clock: one slot per [`RateBudget::pace`], kept on its own
-//! clock so a request let out a little late does not delay the next (and no window of the
-//! budget ever fills), never during the pause a 429 imposes on everyone. A running
-//! export must be polled within [`Pacing::max_gap`](crate::Pacing) of its last answer; each
-//! slot goes to, in order:
-//!
-//! 1. the poll that cannot wait any longer: deadlines are served earliest first, and a slot is
-//!    spare only if every running export can still be polled in time from the next slot on;
-//! 2. a spare slot: a pending start or URL refresh of a running export, or a lookup;
-//! 3. a new export, admitted only if the exports already running plus this one can all be kept
-//!    within `max_gap` (so `concurrency` is a ceiling, not a promise);
-//! 4. a poll the export wants earlier than its deadline (its own `min_interval` pace).
-//!
-//! A request is stamped when it is released, not when it became due, so one that waited for a
-//! slot is never taken for a held long-poll. Downloads go to the signed URL's host and use no
-//! slot.
-//!
-//! ```
-//! use d1_export_core::{
-//!     AccountId, ApiBase, ApiToken, Config, DatabaseId, DumpOptions, Fleet, FleetInput,
-//!     FleetOutput, Input, Job, Output, RateBudget, Task,
-//! };
-//! use std::time::{Duration, Instant};
-//!
-//! let config = Config::new(ApiBase::default(), ApiToken::new("token")?);
-//! let now = Instant::now();
-//! let mut fleet = Fleet::new(config, RateBudget::cloudflare(), now).with_concurrency(8);
-//! let job = Job {
-//!     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
-//!     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
-//!     options: DumpOptions::default(),
-//! };
-//! let key = fleet.push(Task::Export(job))?;
-//! loop {
-//!     match fleet.poll_output() {
-//!         FleetOutput::Task { key, output: Output::Send { id, request } } => {
-//!             // Send it (many may be in flight); feed the reply tagged with `key`.
-//!             # let _ = request;
-//!             # let response = http::Response::builder().status(401)
-//!             #     .body(br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#.to_vec())?;
-//!             fleet.handle_input(Instant::now(), FleetInput::Task { key, input: Input::Reply { id, response } })?;
-//!         }
-//!         FleetOutput::Task { output: Output::Done(result), .. } => {
-//!             assert!(result.is_err()); // this sketch's "service" refused the token
-//!         }
-//!         FleetOutput::Task { .. } => { /* downloads, bodies, events: as for one Export */ }
-//!         FleetOutput::WaitUntil(at) => {
-//!             // Wait until `at` or the next answer, whichever comes first.
-//!             # let _ = at;
-//!             fleet.handle_input(Instant::now(), FleetInput::Tick)?;
-//!         }
-//!         FleetOutput::Idle => break,
-//!     }
-//! }
-//! # let _ = key;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The fleet machine: many exports under one request budget (see [`Fleet`]).
 
 use crate::budget::RateBudget;
+use crate::clock::later;
 use crate::config::{Config, Job};
 use crate::error::{Error, Transient};
 use crate::event::{Event, Outcome};
@@ -71,7 +9,6 @@ use crate::export::{Export, SetupError};
 use crate::ids::{AccountId, DatabaseId};
 use crate::io::{Input, InputError, Machine, Output, RequestId};
 use crate::lookup::{self, Call, Page};
-use crate::session::later;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -233,6 +170,7 @@ fn map_output<T>(output: Output<T>, finished: impl FnOnce(T) -> Finished) -> Out
         Output::Send { id, request } => Output::Send { id, request },
         Output::Download { id, request } => Output::Download { id, request },
         Output::WriteBody { id, start_at } => Output::WriteBody { id, start_at },
+        Output::KeepStreaming { id } => Output::KeepStreaming { id },
         Output::Upload { id, request } => Output::Upload { id, request },
         Output::WaitUntil(at) => Output::WaitUntil(at),
         Output::Event(event) => Output::Event(event),
@@ -313,7 +251,70 @@ impl Member {
     }
 }
 
-/// Many tasks under one request budget. See the [module documentation](self).
+/// Many exports under one request budget: a sans-IO machine that owns its tasks (exports and
+/// the lookups around them) and the [`RateBudget`], as quinn-proto's `Endpoint` owns its
+/// connections. No locks, no shared state, no clock: the caller feeds inputs tagged with a
+/// [`TaskKey`] and executes the tagged outputs, many requests in flight at once.
+///
+/// ## Scheduling
+///
+/// API requests leave on a slot clock: one slot per [`RateBudget::pace`], kept on its own
+/// clock so a request let out a little late does not delay the next (and no window of the
+/// budget ever fills), never during the pause a 429 imposes on everyone. A running
+/// export must be polled within [`Pacing::max_gap`](crate::Pacing) of its last answer; each
+/// slot goes to, in order:
+///
+/// 1. the poll that cannot wait any longer: deadlines are served earliest first, and a slot is
+///    spare only if every running export can still be polled in time from the next slot on;
+/// 2. a spare slot: a pending start or URL refresh of a running export, or a lookup;
+/// 3. a new export, admitted only if the exports already running plus this one can all be kept
+///    within `max_gap` (so `concurrency` is a ceiling, not a promise);
+/// 4. a poll the export wants earlier than its deadline (its own `min_interval` pace).
+///
+/// A request is stamped when it is released, not when it became due, so one that waited for a
+/// slot is never taken for a held long-poll. Downloads go to the signed URL's host and use no
+/// slot.
+///
+/// ```
+/// use d1_export_core::{
+///     AccountId, ApiBase, ApiToken, Config, DatabaseId, DumpOptions, Fleet, FleetInput,
+///     FleetOutput, Input, Job, Output, RateBudget, Task,
+/// };
+/// use std::time::{Duration, Instant};
+///
+/// let config = Config::new(ApiBase::default(), ApiToken::new("token")?);
+/// let now = Instant::now();
+/// let mut fleet = Fleet::new(config, RateBudget::cloudflare(), now).with_concurrency(8);
+/// let job = Job {
+///     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
+///     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
+///     options: DumpOptions::default(),
+/// };
+/// let key = fleet.push(Task::Export(job))?;
+/// loop {
+///     match fleet.poll_output() {
+///         FleetOutput::Task { key, output: Output::Send { id, request } } => {
+///             // Send it (many may be in flight); feed the reply tagged with `key`.
+///             # let _ = request;
+///             # let response = http::Response::builder().status(401)
+///             #     .body(br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#.to_vec())?;
+///             fleet.handle_input(Instant::now(), FleetInput::Task { key, input: Input::Reply { id, response } })?;
+///         }
+///         FleetOutput::Task { output: Output::Done(result), .. } => {
+///             assert!(result.is_err()); // this sketch's "service" refused the token
+///         }
+///         FleetOutput::Task { .. } => { /* downloads, bodies, events: as for one Export */ }
+///         FleetOutput::WaitUntil(at) => {
+///             // Wait until `at` or the next answer, whichever comes first.
+///             # let _ = at;
+///             fleet.handle_input(Instant::now(), FleetInput::Tick)?;
+///         }
+///         FleetOutput::Idle => break,
+///     }
+/// }
+/// # let _ = key;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Fleet {
     config: Config,
@@ -557,6 +558,8 @@ impl Fleet {
                 output @ Output::WriteBody { .. } => {
                     self.out.push_back(FleetOutput::Task { key, output })
                 }
+                // A body streams: nothing to do until its next input.
+                Output::KeepStreaming { .. } => return,
                 // Not announced by `next_request` (no task of a fleet uploads): let it go as
                 // if released now.
                 output
@@ -591,7 +594,7 @@ impl Fleet {
                 output @ Output::WriteBody { .. } => {
                     self.out.push_back(FleetOutput::Task { key, output })
                 }
-                Output::WaitUntil(_) => return self.settle(key),
+                Output::KeepStreaming { .. } | Output::WaitUntil(_) => return self.settle(key),
             }
         }
     }

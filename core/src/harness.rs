@@ -743,6 +743,7 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     .expect("head accepted");
             }
             Output::Upload { .. } => panic!("an export asked for an upload"),
+            Output::KeepStreaming { .. } => panic!("keep streaming with no body streaming"),
             Output::WriteBody { id, start_at } => {
                 let Some((body_id, available)) = body.take() else {
                     panic!("WriteBody without a download head");
@@ -778,6 +779,21 @@ pub fn run_script(script: &[Action]) -> RunReport {
                 export
                     .handle_input(now, Input::DownloadProgress { id, written })
                     .expect("progress accepted");
+                // One way out: the progress's events, then "keep streaming" (or the end).
+                let ended = loop {
+                    match export.poll_output() {
+                        Output::Event(_) => {}
+                        Output::KeepStreaming { id: got } => {
+                            assert_eq!(got, id, "keep streaming another body");
+                            break false;
+                        }
+                        Output::Done(_) => break true,
+                        other => panic!("after progress: {other:?}"),
+                    }
+                };
+                if ended {
+                    continue;
+                }
                 let input = if clean {
                     Input::DownloadEnded { id, written }
                 } else {
@@ -989,6 +1005,7 @@ pub fn run_import_script(script: &[ImportAction]) -> ImportReport {
         steps += 1;
         assert!(steps < 100_000, "the machine does not end");
         match import.poll_output() {
+            Output::KeepStreaming { .. } => panic!("keep streaming with no upload streaming"),
             Output::Done(result) => {
                 if let Ok(outcome) = &result {
                     assert_eq!(
@@ -1546,7 +1563,10 @@ pub fn fuzz_fleet(data: &[u8]) -> FleetReport {
                         report.exported += usize::from(result.is_ok());
                         running.insert(task, false);
                     }
-                    Output::Event(_) | Output::WaitUntil(_) | Output::Upload { .. } => {}
+                    Output::Event(_)
+                    | Output::WaitUntil(_)
+                    | Output::Upload { .. }
+                    | Output::KeepStreaming { .. } => {}
                 }
             }
             FleetOutput::WaitUntil(at) => {

@@ -39,7 +39,12 @@
 //!             // stream the body to the sink and feed `DownloadEnded` / `DownloadFailed`.
 //!             # let _ = (id, request);
 //!         }
-//!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::WriteBody { .. } => {
+//!             // Stream the held body into the sink: after each write feed
+//!             // `Input::DownloadProgress`, hand on the `Output::Event`s that follow and read
+//!             // on at `Output::KeepStreaming`; at the end feed `DownloadEnded`.
+//!         }
+//!         Output::KeepStreaming { .. } => { /* only ever seen inside the body loop */ }
 //!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:
@@ -68,6 +73,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod budget;
+mod clock;
 mod config;
 pub mod download;
 mod error;
@@ -83,7 +89,6 @@ pub mod reply;
 mod request;
 mod retry;
 mod secret;
-mod session;
 pub mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]

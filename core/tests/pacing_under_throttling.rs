@@ -308,3 +308,16 @@ fn an_export_already_running_is_recognised_in_every_layer() {
         );
     }
 }
+
+/// The bookmark-less "running" export blocks the next start ("already running"): that is the
+/// same anomaly, backed off and bounded, and the error names it.
+#[test]
+fn running_without_a_bookmark_then_already_running_is_still_the_missing_bookmark() {
+    let busy = r#"{"success":false,"errors":[{"code":7500,"message":"Currently processing a long-running export. Cannot start a new export until that completes or times out."}]}"#;
+    let c = config();
+    let mut script = vec![api(202, RUNNING_WITHOUT_BOOKMARK)];
+    script.extend((1..c.retry.max_attempts).map(|_| api(409, busy)));
+    let (result, log, _) = simulate(c.clone(), job(DumpOptions::default()), script);
+    assert_eq!(result, Err(Error::Protocol(ProtocolError::MissingBookmark)));
+    assert_eq!(log.sends.len() as u32, c.retry.max_attempts);
+}

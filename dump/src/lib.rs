@@ -1,6 +1,6 @@
 //! The D1 SQL dialect, shared by the emulator and the `d1-export` CLI.
 //!
-//! - [`write`]: a dump of a SQLite database exactly as D1's export writes it (or, with
+//! - [`write`](mod@write): a dump of a SQLite database exactly as D1's export writes it (or, with
 //!   `compatibility: "sqlite3_cli_only"`, as `sqlite3 .dump` does).
 //! - [`split`]: a dump as a stream of statements (triggers, quotes, comments, multi-line
 //!   statements), in memory bounded by the largest statement.

@@ -199,6 +199,7 @@ fn config(args: Serve) -> Result<EmulatorConfig, String> {
             extra_fields: args.fault_extra_fields,
             fail_first_upload: args.fault_fail_upload,
             wrong_first_upload_etag: args.fault_wrong_upload_etag,
+            ..Faults::default()
         });
     if let Some(dir) = args.work_dir {
         config = config.work_dir(dir);

@@ -57,6 +57,22 @@ fn random_suffix() -> String {
     format!("{h:016x}")
 }
 
+/// The temporary files this process has open (for [`remove_temporary_files`]).
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes every temporary file of this process that is still open: for a program about to
+/// exit at once (a second Ctrl-C) without unwinding to the owners' drops.
+pub fn remove_temporary_files() {
+    for path in live().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 fn invalid(message: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
@@ -70,7 +86,8 @@ pub fn check_destination(dest: &Path) -> io::Result<()> {
 
 impl PartFile {
     /// Creates a new, empty temporary file beside `dest` (opened for reading and writing),
-    /// private (see the [module](self) docs), after removing stale ones for `dest`.
+    /// private (`0600`, or the mode of the file it will replace), after removing stale ones
+    /// of ours for `dest`.
     ///
     /// Fails if `dest` is a directory or has no file name, or if its directory does not
     /// exist or cannot be written.
@@ -97,6 +114,7 @@ impl PartFile {
             let path = dir.join(format!(".{name}.{}.part", random_suffix()));
             match create_private(&path) {
                 Ok(file) => {
+                    live().push(path.clone());
                     let part = Self {
                         _lock: lock(&path),
                         path,
@@ -125,6 +143,7 @@ impl PartFile {
     pub fn persist(mut self, dest: &Path) -> io::Result<()> {
         std::fs::rename(&self.path, dest)?;
         self.armed = false;
+        live().retain(|p| *p != self.path);
         sync_dir(parent_dir(dest));
         Ok(())
     }
@@ -232,6 +251,7 @@ impl Drop for PartFile {
     fn drop(&mut self) {
         if self.armed {
             let _ = std::fs::remove_file(&self.path);
+            live().retain(|p| *p != self.path);
         }
     }
 }

@@ -1,5 +1,4 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): download head and range
-//! edges.
+//! Download head and range edges (found missing by cargo-mutants, scripts/mutants.sh).
 
 use d1_export_core::download::{
     judge_end, judge_head, parse_content_range, ContentRange, EndVerdict, HeadVerdict,

@@ -1,5 +1,5 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): which export errors mean
-//! the service lost the job, the reply size cap's edge, and the envelope's failure layer.
+//! Which export errors mean the service lost the job, the reply size cap's edge, and the
+//! envelope's failure layer (found missing by cargo-mutants, scripts/mutants.sh).
 
 use d1_export_core::reply::{means_job_gone, parse_export_reply, ExportStatus, ReplyError};
 use d1_export_core::*;

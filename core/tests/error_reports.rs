@@ -1,6 +1,6 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): what a user is shown for
-//! each error (the CLI prints these), who is at fault, the hints, and which errors concern
-//! the download.
+//! What a user is shown for each error (the CLI prints these), who is at fault, the hints,
+//! and which errors concern the download (found missing by cargo-mutants,
+//! scripts/mutants.sh).
 
 use d1_export_core::wire::ResponseInfo;
 use d1_export_core::*;

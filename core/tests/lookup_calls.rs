@@ -1,5 +1,5 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the lookup and list calls
-//! as a driver runs them (requests, retries, refusals, deadline, cancel) and paging.
+//! The lookup and list calls as a driver runs them (requests, retries, refusals, deadline,
+//! cancel) and paging (found missing by cargo-mutants, scripts/mutants.sh).
 
 use d1_export_core::lookup::{self, Call, Page};
 use d1_export_core::wire::{DatabaseInfo, ResultInfo};

@@ -1,5 +1,5 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the shared rate budget's
-//! window edges and 429 blocks.
+//! The shared rate budget's window edges, reserve, and 429 blocks (found missing by
+//! cargo-mutants, scripts/mutants.sh).
 
 use d1_export_core::RateBudget;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
-//! Tests added from cargo-mutants' missed list (scripts/mutants.sh): the small accessors a
-//! driver or the CLI relies on.
+//! The small accessors a driver or the CLI relies on (found missing by cargo-mutants,
+//! scripts/mutants.sh).
 
 use d1_export_core::*;
 use std::time::Instant;
