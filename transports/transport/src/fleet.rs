@@ -303,9 +303,11 @@ impl FleetRun {
         Ok(run)
     }
 
-    /// The most requests in flight at once (a blocking driver's pool size).
+    /// The most I/O jobs in flight at once (a blocking driver's pool size): a request or a
+    /// body of each running export and each bookmark check, a list page, and the files being
+    /// synced.
     pub fn most_in_flight(&self) -> usize {
-        2 * self.options.concurrency.max(1) + 1
+        3 * self.options.concurrency.max(1) + 1
     }
 
     fn list(&mut self, page: u32) -> Result<(), Error> {
