@@ -11,53 +11,79 @@
 //!
 //! ## The driving loop
 //!
+//! A driver executes what [`Machine::poll_output`] asks and feeds back what happened; nothing
+//! else leaves the machine. Here a scripted "service" (the hidden lines) answers at once with a
+//! finished export, and the body streams into a `Vec` in chunks, with live progress:
+//!
 //! ```
 //! use d1_export_core::{
-//!     AccountId, ApiBase, ApiToken, Config, DatabaseId, DumpOptions, Export, Input, Job,
-//!     Machine, Output,
+//!     AccountId, ApiBase, ApiToken, Config, DatabaseId, DumpOptions, Event, Export, Input,
+//!     Job, Machine, Output,
 //! };
 //! use std::time::Instant;
 //!
-//! let config = Config::new(ApiBase::default(), ApiToken::new("token")?);
+//! let config = Config::new(ApiBase::new("https://api.test/client/v4")?, ApiToken::new("token")?);
 //! let job = Job {
 //!     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
 //!     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
 //!     options: DumpOptions::default(),
 //! };
+//! # let dump = b"CREATE TABLE t(x);\nINSERT INTO t VALUES(1);\n".repeat(20_000);
+//! # let reply = br#"{"success":true,"result":{"at_bookmark":"b1","status":"complete","result":{"filename":"x.sql","signed_url":"https://bucket.test/x.sql?sig=secret"}}}"#;
 //! let mut export = Export::new(config, job, Instant::now())?;
-//! loop {
+//! let mut sink: Vec<u8> = Vec::new();
+//! let outcome = loop {
 //!     match export.poll_output() {
 //!         Output::Send { id, request } => {
-//!             // Send `request`; feed `Input::Reply { id, response }` or `Input::Failed`.
+//!             // Send `request` (read at most `export.reply_limit()` + 1 body bytes), then
+//!             // feed `Input::Reply { id, response }`, or `Input::Failed` if no reply came.
 //!             # let _ = request;
-//!             # let response = http::Response::builder().status(401)
-//!             #     .body(br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#.to_vec())?;
+//!             # let response = http::Response::builder().status(200).body(reply.to_vec())?;
 //!             export.handle_input(Instant::now(), Input::Reply { id, response })?;
 //!         }
 //!         Output::Download { id, request } => {
-//!             // GET `request`; feed `Input::DownloadHead`, then on `Output::WriteBody`
-//!             // stream the body to the sink and feed `DownloadEnded` / `DownloadFailed`.
-//!             # let _ = (id, request);
+//!             // GET `request` (no Authorization: the URL is the credential); feed the head
+//!             // and keep the body unread until `Output::WriteBody`.
+//!             # let _ = request;
+//!             # let head = http::Response::builder().status(200)
+//!             #     .header("content-length", dump.len()).body(())?;
+//!             export.handle_input(Instant::now(), Input::DownloadHead { id, head })?;
 //!         }
-//!         Output::WriteBody { .. } => {
-//!             // Stream the held body into the sink: after each write feed
-//!             // `Input::DownloadProgress`, hand on the `Output::Event`s that follow and read
-//!             // on at `Output::KeepStreaming`; at the end feed `DownloadEnded`.
+//!         Output::WriteBody { id, start_at } => {
+//!             // Stream the held body into the sink from `start_at`. After each write, feed
+//!             // the progress, hand on the events that follow, and read on only when told.
+//!             sink.truncate(start_at as usize);
+//!             let mut written = 0u64;
+//!             # let body = dump.chunks(64 << 10);
+//!             'body: for chunk in body {
+//!                 sink.extend_from_slice(chunk);
+//!                 written += chunk.len() as u64;
+//!                 export.handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
+//!                 loop {
+//!                     match export.poll_output() {
+//!                         Output::Event(Event::DownloadProgress { received, total }) => {
+//!                             println!("{received} of {total:?} bytes");
+//!                         }
+//!                         Output::Event(event) => println!("{event:?}"),
+//!                         Output::KeepStreaming { .. } => break,
+//!                         _ => break 'body, // anything else: stop reading this body
+//!                     }
+//!                 }
+//!             }
+//!             export.handle_input(Instant::now(), Input::DownloadEnded { id, written })?;
 //!         }
-//!         Output::KeepStreaming { .. } => { /* only ever seen inside the body loop */ }
-//!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
+//!         Output::KeepStreaming { .. } => {} // only meaningful inside the body loop
+//!         Output::Upload { .. } => unreachable!("an export never uploads"),
 //!         Output::WaitUntil(at) => {
-//!             // Sleep until `at`, then:
-//!             # let _ = at;
+//!             std::thread::sleep(at.saturating_duration_since(Instant::now()));
 //!             export.handle_input(Instant::now(), Input::Tick)?;
 //!         }
 //!         Output::Event(event) => println!("{event:?}"),
-//!         Output::Done(result) => {
-//!             assert!(result.is_err()); // this sketch's "service" refused the token
-//!             break;
-//!         }
+//!         Output::Done(result) => break result?,
 //!     }
-//! }
+//! };
+//! assert_eq!(outcome.bytes, sink.len() as u64);
+//! # assert_eq!(sink, dump);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
