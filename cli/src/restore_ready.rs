@@ -73,9 +73,14 @@ impl Wanted {
                 "--verify, --format sqlite and --importable write a file; give --output FILE",
             ));
         }
-        if output != Output::Sql && (args.no_data || args.no_schema) {
+        if args.no_schema {
             return Err(Failure::usage(
-                "--format sqlite and --importable reproduce the whole database; they cannot be combined with --no-data or --no-schema",
+                "--verify, --format sqlite and --importable load the dump into SQLite, which needs its schema: they cannot be combined with --no-schema",
+            ));
+        }
+        if output != Output::Sql && args.no_data {
+            return Err(Failure::usage(
+                "--format sqlite and --importable reproduce the whole database; they cannot be combined with --no-data",
             ));
         }
         Ok(Some(Wanted { output }))

@@ -306,6 +306,7 @@ fn restore_ready_usage_errors_exit_2() {
     for args in [
         &["shop", "--importable", "--format", "sqlite"][..],
         &["shop", "--format", "sqlite", "--no-data"],
+        &["shop", "--verify", "--no-schema"],
         &["shop", "--format", "xml"],
     ] {
         let o = env.run(args, Some(&out));

@@ -139,6 +139,23 @@ fn the_man_page_is_roff_naming_every_flag_and_subcommand() {
     for sub in ["completions", "man"] {
         assert!(page.contains(sub), "man page lacks {sub}");
     }
+    for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH EXAMPLES"] {
+        assert!(page.contains(section), "no {section}");
+    }
+    for name in [
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_BASE_URL",
+    ] {
+        assert!(page.contains(name), "man page lacks {name}");
+    }
+    // Every exit code the README lists.
+    for code in ["0", "1", "2", "3", "4", "5", "6", "7", "130"] {
+        assert!(
+            page.contains(&format!(".TP\n\\fB{code}\\fR")),
+            "man page lacks exit code {code}"
+        );
+    }
 }
 
 #[test]

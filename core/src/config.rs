@@ -19,7 +19,7 @@ pub struct ApiBase(String);
 pub struct InvalidApiBase(pub String);
 
 /// Whether a URL host is a loopback address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") {
         return true;

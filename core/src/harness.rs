@@ -122,7 +122,7 @@ pub fn fuzz_request(data: &[u8]) {
     };
     assert_request(&request, &job, None);
     let bookmark = (!bookmark.is_empty()).then_some(bookmark);
-    let body = crate::export_body(&job, bookmark.as_deref());
+    let body = crate::request::export_body(&job, bookmark.as_deref());
     let parsed: ExportRequestBody = serde_json::from_slice(&body).expect("body is JSON");
     assert_eq!(parsed.current_bookmark, bookmark);
     assert_eq!(parsed.dump_options, job.options.to_wire());

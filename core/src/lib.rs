@@ -62,20 +62,24 @@
 //! ```
 //!
 //! ## Layers
-//! - [`wire`]: the JSON as the service speaks it.
-//! - [`reply`]: judging a reply (three failure layers, proxies, caps).
-//! - [`download`]: judging a download's head and end.
+//! - [`wire`]: the JSON as the service speaks it (what a caller sees of it).
+//! - Judging a reply (three failure layers, proxies, caps) and a download (its head, its
+//!   end, its identity across resumptions) is internal; with the `fuzzing` feature the
+//!   `reply`, `download` and `harness` modules are public for the fuzz targets and tests.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
 //! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
 //!   retries and deadline.
-//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
+//! - [`Fleet`]: many exports (and their lookups) under one request budget ([`RateBudget`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod budget;
+mod budget;
 mod clock;
 mod config;
+#[cfg(feature = "fuzzing")]
 pub mod download;
+#[cfg(not(feature = "fuzzing"))]
+mod download;
 mod error;
 mod event;
 mod export;
@@ -85,7 +89,10 @@ mod import;
 mod io;
 pub mod lookup;
 mod options;
+#[cfg(feature = "fuzzing")]
 pub mod reply;
+#[cfg(not(feature = "fuzzing"))]
+mod reply;
 mod request;
 mod retry;
 mod secret;
@@ -98,8 +105,8 @@ mod proptests;
 
 pub use budget::RateBudget;
 pub use config::{
-    is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
-    RetryPolicy, DEFAULT_API_BASE,
+    ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing, RetryPolicy,
+    DEFAULT_API_BASE,
 };
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
@@ -112,5 +119,4 @@ pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
 pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
-pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

@@ -85,8 +85,19 @@ impl DumpOptions {
     }
 
     /// The wire form, `None` when every option is at its default (the body then omits
-    /// `dump_options`, as wrangler does).
+    /// `dump_options`, as wrangler does). Public only with the `fuzzing` feature.
+    #[cfg(feature = "fuzzing")]
     pub fn to_wire(&self) -> Option<WireDumpOptions> {
+        self.wire()
+    }
+
+    /// See `to_wire`.
+    #[cfg(not(feature = "fuzzing"))]
+    pub(crate) fn to_wire(&self) -> Option<WireDumpOptions> {
+        self.wire()
+    }
+
+    fn wire(&self) -> Option<WireDumpOptions> {
         let wire = WireDumpOptions {
             no_data: self.contents == Contents::SchemaOnly,
             no_schema: self.contents == Contents::DataOnly,

@@ -153,8 +153,10 @@ impl ClientConfig {
 
     /// Fail fast instead of riding out outages: 2 attempts per request with short back-off,
     /// a 5 s connect timeout and a 30 s read timeout (the API holds a long-poll up to ~30 s).
-    /// A dead host gives up in about 10 s instead of the default's ~50 s; a running export is
-    /// still polled and downloaded as usual. For interactive tools and health checks.
+    /// A refused connection gives up in about a second (two attempts, paced 1 s apart), an
+    /// unreachable host after two connect timeouts, instead of the default's ~50 s; a
+    /// running export is still polled and downloaded as usual. For interactive tools and
+    /// health checks.
     #[must_use]
     pub fn fail_fast(mut self) -> Self {
         self.core.retry = RetryPolicy {
