@@ -9,6 +9,8 @@
 //! - [`PartFile`]: atomic output through a temporary `.<name>.<random>.part` file.
 //! - [`Digest`] / [`HashingWriter`]: SHA-256 and byte count of what reached the sink, and
 //!   [`place`]: where a body goes when the core resumes or restarts a download.
+//! - [`Feed`]: streaming into a destination that runs beside the driver (compressing,
+//!   uploading), fed the same way by both drivers; it can start over but not seek.
 //! - [`CancelToken`]: cancellation from another thread or task.
 //! - [`classify_io`] / [`classify_chain`]: transport errors as the core's
 //!   [`TransportFailure`](d1_export_core::TransportFailure).
@@ -37,6 +39,7 @@ mod config;
 mod digest;
 mod drive;
 mod error;
+mod feed;
 mod fleet;
 mod output;
 
@@ -46,6 +49,7 @@ pub use config::{ClientConfig, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGE
 pub use digest::{place, Chunk, Digest, HashPipeline, HashingWriter, Placement};
 pub use drive::{strip_authorization, Drive, ExportOutcome};
 pub use error::Error;
+pub use feed::{Feed, FeedConsumer, FeedMessage, Rewind, Written, ABORT_WAIT};
 pub use fleet::{
     dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
 };
