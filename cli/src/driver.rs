@@ -69,6 +69,19 @@ impl Driver {
         }
     }
 
+    /// Runs one export into a feed (a compressing or uploading destination) and commits it.
+    pub fn export_to_feed(
+        &self,
+        job: &Job,
+        feed: &mut d1_export_transport::Feed,
+        on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        match self {
+            Self::Blocking(c) => c.export_to_feed(job, feed, on_event),
+            Self::Async(c, rt) => rt.block_on(c.export_to_feed(job, feed, on_event)),
+        }
+    }
+
     /// Runs one export into `destination`.
     pub fn export(
         &self,

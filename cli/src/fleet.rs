@@ -2,15 +2,22 @@
 //! each dump, a summary at the end (and as JSON with `--json`).
 
 use crate::args::Args;
+use crate::destination::{compression, Place};
 use crate::driver::Driver;
 use crate::exit::{Code, Failure};
 use crate::manifest::{Facts, Manifest};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, DumpOptions, Event, RateBudget};
-use d1_export_transport::{DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions};
+use d1_export_sinks::retention;
+use d1_export_sinks::Compression;
+use d1_export_transport::{
+    dump_file_name, DatabaseReport, DatabaseStatus, Error, Feed, FleetHooks, FleetOptions,
+};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// Parses `--rate-limit N/SECS` (e.g. `1200/300`).
@@ -37,9 +44,45 @@ struct Hooks<'a> {
     args: &'a Args,
     options: &'a DumpOptions,
     finished: AtomicUsize,
+    place: &'a Place,
+    compression: Compression,
+    keep: Option<usize>,
+    /// The name each database's dump got this run (timestamped with `--keep`).
+    names: Mutex<HashMap<String, String>>,
 }
 
 impl Hooks<'_> {
+    /// `<name>-<uuid>.sql[.gz|.zst]`, the name without `--keep`.
+    fn fixed_name(&self, database: &DatabaseInfo) -> String {
+        format!(
+            "{}{}",
+            dump_file_name(database),
+            self.compression.extension()
+        )
+    }
+
+    fn name_of(&self, database: &DatabaseInfo) -> String {
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&database.uuid)
+            .cloned()
+            .unwrap_or_else(|| self.fixed_name(database))
+    }
+
+    /// The bookmark in a manifest, if it was taken with the same dump options.
+    fn bookmark_in(&self, manifest: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+        if value.get("dump_options")
+            != serde_json::to_value(crate::manifest::ManifestOptions::from(self.options))
+                .ok()
+                .as_ref()
+        {
+            return None;
+        }
+        value.get("bookmark")?.as_str().map(str::to_owned)
+    }
+
     fn say(&self, line: &str) {
         if !self.args.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -66,19 +109,40 @@ impl FleetHooks for Hooks<'_> {
         }
     }
 
-    fn previous_bookmark(&self, _database: &DatabaseInfo, path: &Path) -> Option<String> {
-        let text = std::fs::read(Manifest::path_for(path)).ok()?;
-        let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
-        // Only a complete dump still in place counts as the previous export.
-        if !path.is_file()
-            || value.get("dump_options")
-                != serde_json::to_value(crate::manifest::ManifestOptions::from(self.options))
-                    .ok()
-                    .as_ref()
-        {
+    fn previous_bookmark(&self, database: &DatabaseInfo, _path: &Path) -> Option<String> {
+        let store = self.place.store();
+        // The newest backup with --keep; the one fixed name without. Only a complete dump
+        // still in place counts (its manifest is written after it).
+        let name = match self.keep {
+            Some(_) => store.backups(&database.uuid).ok()?.into_iter().next()?.file,
+            None => self.fixed_name(database),
+        };
+        if let Place::Dir(dir) = self.place {
+            if !dir.join(&name).is_file() {
+                return None;
+            }
+        }
+        let manifest = store.read_small(&retention::manifest_name(&name)).ok()??;
+        self.bookmark_in(&manifest)
+    }
+
+    fn open_feed(&self, database: &DatabaseInfo, _path: &Path) -> Option<Result<Feed, Error>> {
+        if self.keep.is_none() && !self.place.needs_sink(self.compression) {
             return None;
         }
-        value.get("bookmark")?.as_str().map(str::to_owned)
+        let name = match self.keep {
+            Some(_) => retention::backup_name(
+                dump_file_name(database).trim_end_matches(".sql"),
+                SystemTime::now(),
+                self.compression,
+            ),
+            None => self.fixed_name(database),
+        };
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(database.uuid.clone(), name.clone());
+        Some(self.place.start(&name, self.compression))
     }
 
     fn on_done(&self, report: &DatabaseReport) {
@@ -95,14 +159,24 @@ impl FleetHooks for Hooks<'_> {
                     started: report.started,
                     finished: SystemTime::now(),
                     driver: self.args.driver.name(),
+                    compression: self.compression,
                 });
-                if let Err(e) = manifest.write(&Manifest::path_for(&report.path)) {
+                let name = self.name_of(db);
+                if let Err(e) = self.place.manifest_at(&name).write(&manifest) {
                     format!("[{n}] {}: exported, but the manifest failed: {e}", db.name)
                 } else {
+                    let pruned = match self.keep {
+                        Some(keep) => match self.place.store().prune(&db.uuid, keep, &name) {
+                            Ok(removed) if removed.is_empty() => String::new(),
+                            Ok(removed) => format!(", {} older removed", removed.len()),
+                            Err(e) => format!(", removing older backups failed: {e}"),
+                        },
+                        None => String::new(),
+                    };
                     format!(
-                        "[{n}] ok      {} ({} bytes, {:.1}s)",
-                        report.path.display(),
-                        outcome.bytes,
+                        "[{n}] ok      {} ({} bytes, {:.1}s{pruned})",
+                        manifest.output,
+                        manifest.bytes,
                         report.elapsed.as_secs_f64()
                     )
                 }
@@ -127,12 +201,8 @@ pub fn run(
         .output_dir
         .as_deref()
         .ok_or_else(|| Failure::usage("--all needs --output-dir"))?;
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Failure::new(
-            Code::Download,
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })?;
+    let place = Place::plan(dir)?;
+    let dir = &place.fleet_dir();
     let fleet = FleetOptions {
         dump: options.clone(),
         concurrency: usize::from(args.concurrency),
@@ -145,8 +215,11 @@ pub fn run(
     let hooks = Hooks {
         args,
         options: &options,
-
         finished: AtomicUsize::new(0),
+        place: &place,
+        compression: compression(args.compress, ".sql"),
+        keep: args.keep.map(|k| k as usize),
+        names: Mutex::new(HashMap::new()),
     };
     let reports = driver
         .export_all(account, dir, &fleet, &hooks)
@@ -155,11 +228,16 @@ pub fn run(
     let mut first_failure: Option<Code> = None;
     let mut rows = Vec::new();
     for r in &reports {
+        let mut file = r.path.display().to_string();
         let (status, size, error) = match &r.status {
             DatabaseStatus::Exported(o) => {
                 ok += 1;
-                bytes += o.bytes;
-                ("ok", Some(o.bytes), None)
+                let size = o.written.as_ref().map_or(o.bytes, |w| w.bytes);
+                if let Some(w) = &o.written {
+                    file.clone_from(&w.location);
+                }
+                bytes += size;
+                ("ok", Some(size), None)
             }
             DatabaseStatus::Skipped { .. } => {
                 skipped += 1;
@@ -174,7 +252,7 @@ pub fn run(
         rows.push(serde_json::json!({
             "database_id": r.database.uuid,
             "database_name": r.database.name,
-            "file": r.path.display().to_string(),
+            "file": file,
             "status": status,
             "bytes": size,
             "seconds": r.elapsed.as_secs_f64(),

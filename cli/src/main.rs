@@ -2,6 +2,7 @@
 
 mod args;
 mod demo;
+mod destination;
 mod driver;
 mod exit;
 mod fleet;
@@ -14,7 +15,8 @@ use d1_export_core::{
     AccountId, ApiBase, ApiToken, Compatibility, Contents, DatabaseId, DumpOptions, Job,
 };
 use d1_export_transport::{CancelToken, ClientConfig, ENV_TOKEN};
-use driver::{Destination, Driver};
+use destination::Output;
+use driver::Driver;
 use exit::{Code, Failure};
 use manifest::{Facts, Manifest};
 use report::{Reporter, Style};
@@ -186,18 +188,14 @@ fn export(
     driver: &Driver,
     plan: &Plan,
 ) -> Result<Manifest, Failure> {
-    let to_stdout = plan.output == Path::new("-");
+    let output = Output::plan(&plan.output, args.compress)?;
+    let to_stdout = output.is_stdout();
     if to_stdout && args.json {
         return Err(Failure::usage(
             "--json and --output - both want stdout; pick one",
         ));
     }
-    let destination = if to_stdout {
-        Destination::Stdout
-    } else {
-        Destination::File(&plan.output)
-    };
-    if let Destination::File(p) = destination {
+    if let Some(p) = output.local_file() {
         if p.is_dir() {
             return Err(Failure::usage(format!(
                 "--output {} is a directory",
@@ -216,8 +214,8 @@ fn export(
             .unwrap_or_default(),
         args.driver.name()
     ));
-    let outcome = driver
-        .export(&plan.job, destination, |e| reporter.event(e))
+    let outcome = output
+        .export(driver, &plan.job, |e| reporter.event(e))
         .map_err(|e| Failure::from_error(&e))?;
     let finished = SystemTime::now();
     let manifest = Manifest::new(Facts {
@@ -229,24 +227,21 @@ fn export(
         started,
         finished,
         driver: args.driver.name(),
+        compression: output.compression(),
     });
-    if !to_stdout && !args.no_manifest {
-        let path = Manifest::path_for(&plan.output);
-        manifest.write(&path).map_err(|e| {
+    if !args.no_manifest {
+        output.manifest_at().write(&manifest).map_err(|e| {
             Failure::new(
                 Code::Download,
-                format!(
-                    "the dump is complete, but the manifest {} could not be written: {e}",
-                    path.display()
-                ),
+                format!("the dump is complete, but its manifest could not be written: {e}"),
             )
         })?;
     }
     reporter.line(&format!(
         "done: {} ({} bytes, sha256 {}) bookmark {} in {:.1}s",
-        plan.output.display(),
-        outcome.bytes,
-        outcome.sha256,
+        manifest.output,
+        manifest.bytes,
+        manifest.sha256,
         outcome.bookmark.as_deref().unwrap_or("-"),
         clock.elapsed().as_secs_f64()
     ));

@@ -66,6 +66,26 @@ impl Destination {
     /// driver's `export_to_feed` streams into. Dropping the feed uncommitted removes
     /// everything written.
     pub fn open(&self) -> Result<Feed, Error> {
+        let (feed, ready) = self.spawn()?;
+        let location = feed.location().to_owned();
+        match ready.recv() {
+            Ok(Ok(())) => Ok(feed),
+            Ok(Err(e)) => Err(Error::sink("open", Some(location.into()), e)),
+            Err(_) => Err(Error::sink(
+                "open",
+                Some(location.into()),
+                io::Error::other("the output thread stopped"),
+            )),
+        }
+    }
+
+    /// As [`open`](Self::open), without waiting for the output to be opened: a failure to
+    /// open it is reported by the first send. For callers on an async runtime (a fleet).
+    pub fn start(&self) -> Result<Feed, Error> {
+        self.spawn().map(|(feed, _)| feed)
+    }
+
+    fn spawn(&self) -> Result<(Feed, std::sync::mpsc::Receiver<io::Result<()>>), Error> {
         let rewind = match self.target {
             Target::Stdout => Rewind::Never,
             _ => Rewind::ToStart,
@@ -82,25 +102,12 @@ impl Destination {
                     consume(consumer, output, this.compression);
                 }
                 Err(e) => {
+                    consumer.fail(format!("cannot open the output: {e}"));
                     let _ = ready_tx.send(Err(e));
                 }
             })
-            .map_err(|e| {
-                Error::sink(
-                    "start the output thread for",
-                    Some(location.clone().into()),
-                    e,
-                )
-            })?;
-        match ready.recv() {
-            Ok(Ok(())) => Ok(feed),
-            Ok(Err(e)) => Err(Error::sink("open", Some(location.into()), e)),
-            Err(_) => Err(Error::sink(
-                "open",
-                Some(location.into()),
-                io::Error::other("the output thread stopped"),
-            )),
-        }
+            .map_err(|e| Error::sink("start the output thread for", Some(location.into()), e))?;
+        Ok((feed, ready))
     }
 
     /// Writes an existing local file (a verified dump, a SQLite file) to this destination in

@@ -197,7 +197,7 @@ mod tests {
             format!("app-{UUID}-20261201T081530.123Z.sql.zst.manifest.json"),
             format!(".app-{UUID}-20261201T081530.123Z.sql.0123abcd.part"),
             format!("a b-{UUID}-20261201T081530.123Z.sql"),
-            format!("app-0a1b2c3d-0000-4000-8000-00000000abce-20261201T081530.123Z.sql"),
+            "app-0a1b2c3d-0000-4000-8000-00000000abce-20261201T081530.123Z.sql".to_owned(),
             "notes.txt".to_owned(),
         ] {
             assert_eq!(parse(&not_ours, UUID), None, "{not_ours}");

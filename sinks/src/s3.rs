@@ -30,6 +30,8 @@ pub const ENV_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 /// The region (`auto` for R2); `AWS_DEFAULT_REGION` is read when it is unset; default
 /// `us-east-1`.
 pub const ENV_REGION: &str = "AWS_REGION";
+/// Attempts per request, the first included (default 9: eight retries).
+pub const ENV_MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
 /// The endpoint of an S3-compatible store (R2: `https://<account>.r2.cloudflarestorage.com`).
 pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 
@@ -147,7 +149,8 @@ impl fmt::Debug for S3Settings {
 
 impl S3Settings {
     /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`
-    /// (else `AWS_DEFAULT_REGION`, else `us-east-1`) and `AWS_ENDPOINT_URL`.
+    /// (else `AWS_DEFAULT_REGION`, else `us-east-1`), `AWS_ENDPOINT_URL` and
+    /// `AWS_MAX_ATTEMPTS`.
     pub fn from_env() -> Result<Self, String> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -173,13 +176,20 @@ impl S3Settings {
         if let Some(e) = &endpoint {
             check_endpoint(e)?;
         }
+        let max_retries = match get(ENV_MAX_ATTEMPTS) {
+            None => 8,
+            Some(n) => match n.parse::<usize>() {
+                Ok(n @ 1..=100) => n - 1,
+                _ => return Err(format!("{ENV_MAX_ATTEMPTS} {n:?}: expected 1 to 100")),
+            },
+        };
         Ok(Self {
             access_key_id,
             secret_access_key,
             session_token: get(ENV_SESSION_TOKEN),
             region,
             endpoint,
-            max_retries: 8,
+            max_retries,
         })
     }
 

@@ -174,13 +174,17 @@ impl Response {
     }
 }
 
-/// One unsigned HTTP/1.1 request (moto accepts them), read to the end.
+/// One HTTP/1.1 request, read to the end. moto does not check signatures, but reads the
+/// caller from the `Authorization` header (an anonymous caller may not read private
+/// objects), so a well-formed header with a dummy signature is sent.
 pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> io::Result<Response> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing-key-id/20260101/us-east-1/s3/aws4_request, \
+         SignedHeaders=host, Signature=0000\r\n\r\n",
         body.len()
     )?;
     s.write_all(body)?;

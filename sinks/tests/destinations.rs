@@ -167,7 +167,10 @@ fn an_object_appears_only_when_committed_and_holds_the_last_download() {
         let mut feed = destination.open().unwrap();
         // More than one part of the first try, then a restart from byte 0.
         feed_all(&mut feed, &dump(12 << 20, 7), 256 << 10);
-        assert_eq!(moto.incomplete_uploads("backups"), [key.clone()]);
+        assert_eq!(
+            moto.incomplete_uploads("backups"),
+            std::slice::from_ref(&key)
+        );
         assert_eq!(
             moto.get("backups", &key),
             None,

@@ -100,6 +100,18 @@ pub trait FleetHooks {
         None
     }
 
+    /// Where `database`'s dump goes when not to the file at `path`: a [`Feed`](crate::Feed)
+    /// (compressed, uploaded, named by time). `None` (the default): the file at `path`. Keep
+    /// it quick: the async driver calls it on its runtime.
+    fn open_feed(
+        &self,
+        database: &DatabaseInfo,
+        path: &Path,
+    ) -> Option<Result<crate::Feed, Error>> {
+        let _ = (database, path);
+        None
+    }
+
     /// One database is done (exported, skipped or failed).
     fn on_done(&self, report: &DatabaseReport) {
         let _ = report;

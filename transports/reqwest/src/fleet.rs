@@ -106,9 +106,11 @@ impl Client {
             database,
             options: options.dump.clone(),
         };
-        let outcome = self
-            .export_to_path(&job, path, |event| hooks.on_event(info, event))
-            .await?;
+        let on_event = |event: &_| hooks.on_event(info, event);
+        let outcome = match hooks.open_feed(info, path) {
+            Some(feed) => self.export_to_feed(&job, &mut feed?, on_event).await?,
+            None => self.export_to_path(&job, path, on_event).await?,
+        };
         Ok(DatabaseStatus::Exported(outcome))
     }
 }

@@ -41,7 +41,7 @@ use d1_export_core::{
     TransportFailure,
 };
 use d1_export_transport::{
-    classify_chain, place, strip_authorization, Digest, Drive, PartFile, Placement,
+    classify_chain, place, strip_authorization, Digest, Drive, Feed, PartFile, Placement,
 };
 pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use std::future::Future;
@@ -177,6 +177,31 @@ impl Client {
             .await
             .map_err(|e| Error::sink("flush", None, e))?;
         ExportOutcome::new(outcome, &digest.finish().await?)
+    }
+
+    /// Exports `job` into a [`Feed`] (a compressing or uploading destination, see the
+    /// `d1-export-sinks` crate) and commits it once the core verified the dump whole. A
+    /// download the core restarts from byte 0 restarts the feed; the outcome's `written`
+    /// describes the file as the destination wrote it.
+    pub async fn export_to_feed<F: FnMut(&Event)>(
+        &self,
+        job: &Job,
+        feed: &mut Feed,
+        mut on_event: F,
+    ) -> Result<ExportOutcome, Error> {
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let mut sink: Sink<'_, tokio::io::Sink> = Sink::Feed {
+            feed,
+            digest: AsyncDigest::default(),
+        };
+        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
+        let Sink::Feed { feed, mut digest } = sink else {
+            unreachable!("the sink stays a feed")
+        };
+        let digest = digest.finish().await?;
+        let mut outcome = ExportOutcome::new(outcome, &digest)?;
+        outcome.written = Some(feed.commit(&digest).await?);
+        Ok(outcome)
     }
 
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
@@ -551,6 +576,11 @@ enum Sink<'a, W> {
         writer: &'a mut W,
         digest: AsyncDigest,
     },
+    /// A destination beside the driver (appends, or starts over from byte 0).
+    Feed {
+        feed: &'a mut Feed,
+        digest: AsyncDigest,
+    },
 }
 
 impl<W: AsyncWrite + Unpin> Sink<'_, W> {
@@ -573,6 +603,14 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
             Self::Writer { digest, .. } => place(digest.bytes(), start_at, false)
                 .map(drop)
                 .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
+            Self::Feed { feed, digest } => match feed.place(start_at)? {
+                Placement::Append => Ok(()),
+                Placement::Truncate(_) => {
+                    digest.finish().await?;
+                    digest.reset_to(Digest::new());
+                    feed.restart().await
+                }
+            },
         }
     }
 
@@ -590,6 +628,10 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
                     .write_all(&chunk)
                     .await
                     .map_err(|e| Error::sink("write", None, e))?;
+                digest.push(chunk).await
+            }
+            Self::Feed { feed, digest } => {
+                feed.send(chunk.clone()).await?;
                 digest.push(chunk).await
             }
         }

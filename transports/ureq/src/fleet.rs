@@ -119,7 +119,11 @@ impl Client {
             database,
             options: options.dump.clone(),
         };
-        let outcome = self.export_to_path(&job, path, |event| hooks.on_event(info, event))?;
+        let on_event = |event: &_| hooks.on_event(info, event);
+        let outcome = match hooks.open_feed(info, path) {
+            Some(feed) => self.export_to_feed(&job, &mut feed?, on_event)?,
+            None => self.export_to_path(&job, path, on_event)?,
+        };
         Ok(DatabaseStatus::Exported(outcome))
     }
 }

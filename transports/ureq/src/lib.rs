@@ -36,7 +36,7 @@ use d1_export_core::{
     TransportFailure,
 };
 use d1_export_transport::{
-    classify_io, place, strip_authorization, Chunk, Digest, Drive, HashPipeline, PartFile,
+    classify_io, place, strip_authorization, Chunk, Digest, Drive, Feed, HashPipeline, PartFile,
     Placement,
 };
 pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
@@ -157,6 +157,30 @@ impl Client {
         let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
         if let Sink::Writer { writer, .. } = sink {
             writer.flush().map_err(|e| Error::sink("flush", None, e))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Exports `job` into a [`Feed`] (a compressing or uploading destination, see the
+    /// `d1-export-sinks` crate) and commits it once the core verified the dump whole. A
+    /// download the core restarts from byte 0 restarts the feed; the outcome's `written`
+    /// describes the file as the destination wrote it.
+    pub fn export_to_feed(
+        &self,
+        job: &Job,
+        feed: &mut Feed,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
+        let mut sink: Sink<'_, io::Sink> = Sink::Feed {
+            feed,
+            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
+        };
+        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
+        let digest = sink.digest()?;
+        let mut outcome = ExportOutcome::new(outcome, &digest)?;
+        if let Sink::Feed { feed, .. } = sink {
+            outcome.written = Some(feed.commit_blocking(&digest)?);
         }
         Ok(outcome)
     }
@@ -451,6 +475,11 @@ enum Sink<'a, W> {
         writer: &'a mut W,
         hash: HashPipeline<Chunk>,
     },
+    /// A destination beside the driver (appends, or starts over from byte 0).
+    Feed {
+        feed: &'a mut Feed,
+        hash: HashPipeline<Chunk>,
+    },
 }
 
 impl<W: Write> Sink<'_, W> {
@@ -467,13 +496,22 @@ impl<W: Write> Sink<'_, W> {
             Self::Writer { hash, .. } => place(hash.bytes(), start_at, false)
                 .map(drop)
                 .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
+            Self::Feed { feed, hash } => match feed.place(start_at)? {
+                Placement::Append => Ok(()),
+                Placement::Truncate(_) => {
+                    hash.reset_to(Digest::new());
+                    feed.restart_blocking()
+                }
+            },
         }
     }
 
     /// A buffer to read the next chunk into: one the hasher gave back, or a new one.
     fn buffer(&mut self, size: usize) -> Vec<u8> {
         let recycled = match self {
-            Self::File { hash, .. } | Self::Writer { hash, .. } => hash.recycled(),
+            Self::File { hash, .. } | Self::Writer { hash, .. } | Self::Feed { hash, .. } => {
+                hash.recycled()
+            }
             Self::None => None,
         };
         recycled.map_or_else(|| vec![0u8; size], |c| c.buf)
@@ -496,13 +534,17 @@ impl<W: Write> Sink<'_, W> {
                     .map_err(|e| Error::sink("write", None, e))?;
                 hashed(hash, chunk)
             }
+            Self::Feed { feed, hash } => {
+                feed.send_blocking(bytes::Bytes::copy_from_slice(chunk.as_ref()))?;
+                hashed(hash, chunk)
+            }
         }
     }
 
     /// The digest of everything written, once hashed.
     fn digest(&mut self) -> Result<Digest, Error> {
         match self {
-            Self::File { hash, .. } | Self::Writer { hash, .. } => {
+            Self::File { hash, .. } | Self::Writer { hash, .. } | Self::Feed { hash, .. } => {
                 hash.finish().map_err(|e| Error::Internal(e.to_string()))
             }
             Self::None => Ok(Digest::new()),
