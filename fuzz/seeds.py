@@ -12,6 +12,7 @@ core/src/harness.rs, from the reply shapes of shared/spec/d1-export-api.md:
   download fuzz_download:  u16 requested | u16 status-100 | u8 (even: Content-Length) u16 |
                            u8 (even: Content-Range) u8 len (%30) bytes | u16 received
                            (the same bytes then also run through the machine as a script)
+  import   import_actions_from_bytes: a list of opcodes (see IMPORT below)
   request  fuzz_request:   u8 len (%40) account | u8 len (%40) database | u8 contents (%3) |
                            u8 compatibility (%3) | u8 tables (%4) × (u8 len (%12) name) |
                            u8 len (%30) bookmark
@@ -326,7 +327,61 @@ REQUEST = {
     "invalid-utf8": request(tables=[b"\xff\xfe"], bookmark=b"\xc3\x28"),
 }
 
-TARGETS = {"reply": REPLY, "machine": MACHINE, "download": DOWNLOAD, "request": REQUEST}
+# ---------------------------------------------------------------- import
+# import_actions_from_bytes: opcodes 0 upload URL | 1 running: u16 held_ms u8 lines u8 (255:
+# other bookmark) | 3 complete: u16 num_queries | 4 failure: u8 | 5 throttled: u8 |
+# 6 raw: u16 status-100 u8 len bytes | 7 transport: u8 | 8 upload: u8 kind (0 ok, 1 wrong
+# ETag, 2 no ETag, 3 403, 4 503, 5 400, 6 upper-case ETag, 7 breaks off) | 10 sleep: u16 |
+# 11: u8 (%8 == 0: cancel, else stale)
+
+I_URL = bytes([0])
+
+
+def i_running(held_ms=0, lines=0, other_bookmark=False):
+    return struct.pack(">BHBB", 1, held_ms, lines, 255 if other_bookmark else 0)
+
+
+def i_complete(n=3):
+    return struct.pack(">BH", 3, n)
+
+
+def i_failure(i):
+    return bytes([4, i])
+
+
+def i_upload(kind=0):
+    return bytes([8, kind])
+
+
+IMPORT = {
+    "happy": I_URL + i_upload(0) + i_running(1000, 1) + i_complete(12),
+    "ingest-completes": I_URL + i_upload(0) + i_complete(1),
+    "already-uploaded": i_running(0, 2) + i_complete(5),
+    "wrong-etag-then-ok": I_URL + i_upload(1) + i_upload(0) + i_running() + i_complete(),
+    "no-etag-then-upper": I_URL + i_upload(2) + i_upload(6) + i_running() + i_complete(),
+    "expired-upload-url": I_URL + i_upload(3) + I_URL + i_upload(0) + i_complete(),
+    "upload-503-break": I_URL + i_upload(4) + i_upload(7) + i_upload(0) + i_complete(),
+    "upload-refused": I_URL + i_upload(5),
+    "statement-error": I_URL + i_upload(0) + i_running() + i_failure(4),
+    "busy": i_failure(2),
+    "inner-failure": I_URL + i_upload(0) + i_failure(3),
+    "html-then-throttled": i_failure(5) + bytes([5, 2]) + I_URL + i_upload(0) + i_complete(),
+    "truncated-json": i_failure(8) + I_URL + i_upload(0) + i_complete(),
+    "complete-without-result": I_URL + i_upload(0) + i_failure(9) + i_complete(),
+    "unknown-status": I_URL + i_upload(0) + i_failure(7) + i_failure(7) + i_complete(),
+    "bookmark-changes": I_URL + i_upload(0) + i_running() + i_running(0, 0, True),
+    "timeouts": bytes([7, 1, 7, 2]) + I_URL + bytes([10, 0x10, 0]) + i_upload(0) + i_complete(),
+    "cancel-while-polling": I_URL + i_upload(0) + i_running() + bytes([11, 0]),
+    "stale": bytes([11, 1]) + I_URL + i_upload(0) + i_complete(),
+}
+
+TARGETS = {
+    "reply": REPLY,
+    "machine": MACHINE,
+    "download": DOWNLOAD,
+    "request": REQUEST,
+    "import": IMPORT,
+}
 
 
 def main():

@@ -19,7 +19,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(reply machine download request)
+  targets=(reply machine download request import)
 fi
 sanitizer="${FUZZ_SANITIZER:-none}"
 

@@ -1,6 +1,12 @@
 //! The command line, fixed: scripts depend on it. Mirrors `wrangler d1 export` where they meet.
+//!
+//! `d1-export <DATABASE> ...` exports; a few subcommands ([`Command`]) sit beside it. A first
+//! bare word that names a subcommand is that subcommand; any other word is a database. A
+//! database literally named like a subcommand is exported with `--` before it
+//! (`d1-export -o man.sql -- man`) or with any flag before it (`d1-export -o man.sql man`):
+//! once a flag or `--` has been seen, no subcommand is looked for.
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum, ValueHint};
 use std::path::PathBuf;
 
 /// Export a Cloudflare D1 database as SQL: polls the export, downloads the dump, verifies it,
@@ -8,16 +14,33 @@ use std::path::PathBuf;
 ///
 /// The API token comes from CLOUDFLARE_API_TOKEN only (never a flag). Try `d1-export --demo`
 /// first: it needs no account.
+///
+/// A database named like a subcommand (`man`, `completions`, ...): put `--` before it, as in
+/// `d1-export -o man.sql -- man`.
 #[derive(Debug, Parser)]
-#[command(name = "d1-export", version, about, long_about)]
+#[command(
+    name = "d1-export",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true,
+    subcommand_value_name = "COMMAND",
+    override_usage = "d1-export [OPTIONS] <DATABASE> --output <FILE|->\n       d1-export --demo [--output FILE]\n       d1-export --all --output-dir <DIR> [OPTIONS]\n       d1-export <COMMAND>"
+)]
 pub struct Args {
+    /// Something other than an export (an export needs no subcommand).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The database: its UUID, or its name (looked up in the account).
     #[arg(required_unless_present_any = ["demo", "all"], value_name = "DATABASE")]
     pub database: Option<String>,
 
     /// Where to write the dump; `-` for stdout. Required unless --demo (which defaults to
     /// demo.sql) or --all.
-    #[arg(short, long, value_name = "FILE|-", required_unless_present_any = ["demo", "all"], conflicts_with = "all")]
+    #[arg(short, long, value_name = "FILE|-", value_hint = ValueHint::FilePath, required_unless_present_any = ["demo", "all"], conflicts_with = "all")]
     pub output: Option<PathBuf>,
 
     /// Export only this table (repeatable).
@@ -36,6 +59,24 @@ pub struct Args {
     /// cannot be imported into D1.
     #[arg(long, value_enum, value_name = "MODE")]
     pub compatibility: Option<CompatibilityArg>,
+
+    /// After the download, load the dump into a scratch SQLite database, run integrity and
+    /// foreign key checks and count every table's rows (recorded in the manifest as
+    /// `verified`). A dump that does not load exits 7 and leaves nothing at --output.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub verify: bool,
+
+    /// The output: `sql` (the dump as exported) or `sqlite` (a SQLite database file equal
+    /// to the exported database, full-text tables working). `sqlite` is always verified.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Sql, help_heading = "Restore-ready")]
+    pub format: FormatArg,
+
+    /// Write SQL that D1's import accepts and that reproduces the database: tables first,
+    /// then rows, indexes, triggers, views; FTS5 rebuilt; no statement over 100,000 bytes.
+    /// A database with virtual tables is exported in sqlite3_cli_only mode automatically.
+    /// Always verified.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub importable: bool,
 
     /// The account (default: CLOUDFLARE_ACCOUNT_ID).
     #[arg(
@@ -75,6 +116,11 @@ pub struct Args {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// Never start an export again after the service lost it (by default it is started
+    /// again once, e.g. after a long pause the service forced with Retry-After).
+    #[arg(long)]
+    pub no_restart: bool,
+
     /// Export every database of the account into --output-dir, as `<name>-<uuid>.sql` plus
     /// its manifest, under one shared request budget.
     #[arg(
@@ -86,7 +132,7 @@ pub struct Args {
     pub all: bool,
 
     /// The directory for --all (created if missing), or `s3://bucket/prefix/`.
-    #[arg(long, value_name = "DIR", requires = "all", help_heading = "Fleet")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, requires = "all", help_heading = "Fleet")]
     pub output_dir: Option<PathBuf>,
 
     /// With --all: name each backup `<name>-<uuid>-<UTC timestamp>.sql[.gz|.zst]` and keep
@@ -127,6 +173,38 @@ pub struct Args {
     pub demo: bool,
 }
 
+/// The subcommands. One more is one more variant here and one more arm in `main`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script on stdout.
+    ///
+    /// For example `d1-export completions bash > ~/.local/share/bash-completion/completions/d1-export`,
+    /// `d1-export completions zsh > ~/.zfunc/_d1-export`,
+    /// `d1-export completions fish > ~/.config/fish/completions/d1-export.fish`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff) on stdout.
+    ///
+    /// For example `d1-export man > ~/.local/share/man/man1/d1-export.1`, then `man d1-export`.
+    Man,
+}
+
+/// `completions <SHELL>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
 /// `--driver`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DriverArg {
@@ -134,6 +212,15 @@ pub enum DriverArg {
     Async,
     /// ureq.
     Blocking,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// SQL, as exported.
+    Sql,
+    /// A SQLite database file.
+    Sqlite,
 }
 
 /// `--compatibility`.

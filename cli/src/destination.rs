@@ -12,6 +12,11 @@ use d1_export_sinks::{Bucket, Compression, Destination, S3Settings, S3Url, Targe
 use d1_export_transport::{Error, ExportOutcome, Feed};
 use std::path::{Path, PathBuf};
 
+/// Whether `output` names object storage (`s3://…`).
+pub fn is_object_storage(output: &Path) -> bool {
+    S3Url::is_s3(&output.to_string_lossy())
+}
+
 /// The compression asked for, else the one `name`'s extension says.
 pub fn compression(arg: Option<CompressArg>, name: &str) -> Compression {
     match arg {
@@ -145,16 +150,53 @@ impl Output {
         &self,
         driver: &Driver,
         job: &Job,
-        on_event: impl FnMut(&Event),
+        on_event: impl FnMut(&Event) + Send,
     ) -> Result<ExportOutcome, Error> {
         match self {
             Self::PlainFile(p) => driver.export(job, PlainDestination::File(p), on_event),
             Self::PlainStdout => driver.export(job, PlainDestination::Stdout, on_event),
-            Self::Sink(d) => {
-                let mut feed = d.open()?;
-                driver.export_to_feed(job, &mut feed, on_event)
+            Self::Sink(d) => driver.export_to_feed(job, d.open()?, on_event),
+        }
+    }
+
+    /// Where a restore-ready output (`--verify`, `--format sqlite`, `--importable`) is made
+    /// before [`deliver`](Self::deliver) writes it here: the output itself for plain local
+    /// SQL, else a private file beside a local output or in the temporary directory.
+    pub fn staging(&self, output: &Path) -> Staging {
+        let staged = |dir: &Path, name: &str| Staging {
+            path: dir.join(format!(".{name}.{}.staged", std::process::id())),
+            owned: true,
+        };
+        match self {
+            Self::PlainFile(p) => Staging {
+                path: p.clone(),
+                owned: false,
+            },
+            Self::Sink(Destination {
+                target: Target::File(p),
+                ..
+            }) => staged(
+                d1_export_sinks::target_dir(p),
+                &p.file_name().unwrap_or_default().to_string_lossy(),
+            ),
+            _ => {
+                let name = output.file_name().unwrap_or_default().to_string_lossy();
+                staged(&std::env::temp_dir(), &format!("d1-export-{name}"))
             }
         }
+    }
+
+    /// Writes a restore-ready output made at `staging` here (compressed, uploaded) in one
+    /// streaming pass; `outcome` describes what was made.
+    pub fn deliver(
+        &self,
+        staging: &Staging,
+        mut outcome: ExportOutcome,
+    ) -> Result<ExportOutcome, Error> {
+        if let Self::Sink(d) = self {
+            outcome.written = Some(d.store_file(&staging.path)?);
+        }
+        Ok(outcome)
     }
 
     /// Where its manifest goes (`<output>.manifest.json`).
@@ -173,6 +215,29 @@ impl Output {
                 key: retention::manifest_name(key),
             },
             _ => ManifestAt::Nowhere,
+        }
+    }
+}
+
+/// A local file a restore-ready output is made at; removed on drop when it is not the
+/// output itself.
+#[derive(Debug)]
+pub struct Staging {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl Staging {
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

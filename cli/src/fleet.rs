@@ -15,7 +15,7 @@ use d1_export_transport::{
 };
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -48,7 +48,7 @@ struct Hooks<'a> {
     compression: Compression,
     keep: Option<usize>,
     /// The name each database's dump got this run (timestamped with `--keep`).
-    names: Mutex<HashMap<String, String>>,
+    names: Mutex<HashMap<PathBuf, String>>,
 }
 
 impl Hooks<'_> {
@@ -61,11 +61,12 @@ impl Hooks<'_> {
         )
     }
 
-    fn name_of(&self, database: &DatabaseInfo) -> String {
+    /// The name the dump for `path` got (the fixed name when no feed was opened).
+    fn name_of(&self, path: &Path, database: &DatabaseInfo) -> String {
         self.names
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&database.uuid)
+            .get(path)
             .cloned()
             .unwrap_or_else(|| self.fixed_name(database))
     }
@@ -85,7 +86,7 @@ impl Hooks<'_> {
 
     fn say(&self, line: &str) {
         if !self.args.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", crate::text::clean(line));
         }
     }
 }
@@ -126,22 +127,21 @@ impl FleetHooks for Hooks<'_> {
         self.bookmark_in(&manifest)
     }
 
-    fn open_feed(&self, database: &DatabaseInfo, _path: &Path) -> Option<Result<Feed, Error>> {
+    fn open_feed(&self, path: &Path) -> Option<Result<Feed, Error>> {
         if self.keep.is_none() && !self.place.needs_sink(self.compression) {
             return None;
         }
+        // The fleet names the file `<name>-<uuid>.sql`; the stem is the name and uuid.
+        let file = path.file_name()?.to_string_lossy().into_owned();
+        let stem = file.strip_suffix(".sql").unwrap_or(&file);
         let name = match self.keep {
-            Some(_) => retention::backup_name(
-                dump_file_name(database).trim_end_matches(".sql"),
-                SystemTime::now(),
-                self.compression,
-            ),
-            None => self.fixed_name(database),
+            Some(_) => retention::backup_name(stem, SystemTime::now(), self.compression),
+            None => format!("{stem}.sql{}", self.compression.extension()),
         };
         self.names
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(database.uuid.clone(), name.clone());
+            .insert(path.to_owned(), name.clone());
         Some(self.place.start(&name, self.compression))
     }
 
@@ -161,7 +161,7 @@ impl FleetHooks for Hooks<'_> {
                     driver: self.args.driver.name(),
                     compression: self.compression,
                 });
-                let name = self.name_of(db);
+                let name = self.name_of(&report.path, db);
                 if let Err(e) = self.place.manifest_at(&name).write(&manifest) {
                     format!("[{n}] {}: exported, but the manifest failed: {e}", db.name)
                 } else {
@@ -184,7 +184,12 @@ impl FleetHooks for Hooks<'_> {
             DatabaseStatus::Skipped { .. } => {
                 format!("[{n}] skipped {} (unchanged)", db.name)
             }
-            DatabaseStatus::Failed(e) => format!("[{n}] FAILED  {} ({}): {e}", db.name, db.uuid),
+            DatabaseStatus::Failed(e) => format!(
+                "[{n}] FAILED  {} ({}): {}",
+                db.name,
+                db.uuid,
+                Failure::from_error(e).message
+            ),
         };
         self.say(&line);
     }
@@ -197,6 +202,7 @@ pub fn run(
     account: &AccountId,
     options: DumpOptions,
 ) -> Result<(), Failure> {
+    let budget = parse_rate_limit(&args.rate_limit)?;
     let dir = args
         .output_dir
         .as_deref()
@@ -204,6 +210,7 @@ pub fn run(
     let place = Place::plan(dir)?;
     let dir = &place.fleet_dir();
     let fleet = FleetOptions {
+        budget,
         dump: options.clone(),
         concurrency: usize::from(args.concurrency),
         include: args.include.clone(),
@@ -246,7 +253,7 @@ pub fn run(
             DatabaseStatus::Failed(e) => {
                 failed += 1;
                 first_failure.get_or_insert(Failure::from_error(e).code);
-                ("failed", None, Some(e.to_string()))
+                ("failed", None, Some(Failure::from_error(e).message))
             }
         };
         rows.push(serde_json::json!({

@@ -5,11 +5,16 @@ mod demo;
 mod destination;
 mod driver;
 mod exit;
+mod fit;
 mod fleet;
+mod generate;
 mod manifest;
 mod report;
+mod restore_ready;
+mod signals;
+mod text;
 
-use args::{Args, CompatibilityArg};
+use args::{Args, Command, CompatibilityArg};
 use clap::Parser;
 use d1_export_core::{
     AccountId, ApiBase, ApiToken, Compatibility, Contents, DatabaseId, DumpOptions, Job,
@@ -37,18 +42,45 @@ fn main() -> ExitCode {
             };
         }
     };
+    match &args.command {
+        None => export_main(&args),
+        Some(Command::Completions { shell }) => {
+            print_generated(|out| generate::completions(*shell, out))
+        }
+        Some(Command::Man) => print_generated(generate::man),
+    }
+}
+
+/// `d1-export <DATABASE> ...`, `--demo` and `--all`: the export, with its reporting.
+fn export_main(args: &Args) -> ExitCode {
     let style = Style::detect(args.quiet);
     let mut reporter = Reporter::new(style, args.verbose);
-    match run(&args, &mut reporter) {
+    match run(args, &mut reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             reporter.clear();
-            let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: {}",
+                text::clean(&failure.message)
+            );
             if args.json && !failure.reported {
                 let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
                 println!("{obj}");
             }
             failure.code.into()
+        }
+    }
+}
+
+/// Prints what `write` generates on stdout; a closed pipe (`| head`) is not a failure.
+fn print_generated(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> ExitCode {
+    match write(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: writing to stdout: {e}");
+            Code::Other.into()
         }
     }
 }
@@ -62,30 +94,42 @@ struct Plan {
 
 fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        // A second Ctrl-C while we clean up kills at once (the default behaviour).
-        let _ = ctrlc::set_handler(move || {
-            if cancel.is_cancelled() {
-                std::process::exit(Code::Interrupted as i32);
-            }
-            cancel.cancel();
-        });
-    }
+    signals::install(&cancel);
+    restore_ready::watch(cancel.clone());
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
-    let mut config = client_config(args)?;
+    let config = client_config(args)?;
     let account = account(args)?;
     let options = dump_options(args)?;
+    restore_ready::Wanted::from_args(args)?;
     if args.all {
-        let budget = fleet::parse_rate_limit(&args.rate_limit)?;
-        config = config.budget(d1_export_core::SharedBudget::new(budget));
         let driver =
             Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
         return fleet::run(args, &driver, &account, options);
     }
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+    // The output directory must be writable before any request (a name lookup included);
+    // object storage settings are checked then too.
+    if let Some(output) = args.output.as_deref() {
+        if destination::is_object_storage(output) {
+            Output::plan(output, args.compress)?;
+        }
+    }
+    if let Some(output) = args
+        .output
+        .as_deref()
+        .filter(|o| *o != Path::new("-") && !o.is_dir() && !destination::is_object_storage(o))
+    {
+        d1_export_transport::check_destination(output).map_err(|e| {
+            let e = d1_export_transport::Error::sink(
+                "create a temporary file beside",
+                Some(output.into()),
+                e,
+            );
+            Failure::from_error(&e)
+        })?;
+    }
     let database = args.database.as_deref().unwrap_or_default();
     let (database, name) = resolve(&driver, &account, database)?;
     let output = args
@@ -115,7 +159,12 @@ fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
         Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
         _ => ApiBase::default(),
     };
-    Ok(ClientConfig::new(base, token))
+    let config = ClientConfig::new(base, token);
+    Ok(if args.no_restart {
+        config.job_gone(d1_export_core::JobGonePolicy::Fail)
+    } else {
+        config
+    })
 }
 
 fn account(args: &Args) -> Result<AccountId, Failure> {
@@ -214,21 +263,41 @@ fn export(
             .unwrap_or_default(),
         args.driver.name()
     ));
-    let outcome = output
-        .export(driver, &plan.job, |e| reporter.event(e))
-        .map_err(|e| Failure::from_error(&e))?;
+    let (outcome, options, restore_ready) = match restore_ready::Wanted::from_args(args)? {
+        Some(wanted) => {
+            // Made locally (verified, converted), then written to the destination in one
+            // streaming pass (compressed, uploaded).
+            let staging = output.staging(&plan.output);
+            let done = restore_ready::export(wanted, reporter, driver, &plan.job, staging.path())?;
+            let outcome = output
+                .deliver(&staging, done.outcome)
+                .map_err(|e| Failure::from_error(&e))?;
+            (outcome, done.job.options, Some((done.verified, done.made)))
+        }
+        None => (
+            output
+                .export(driver, &plan.job, |e| reporter.event(e))
+                .map_err(|e| Failure::from_error(&e))?,
+            plan.job.options.clone(),
+            None,
+        ),
+    };
     let finished = SystemTime::now();
-    let manifest = Manifest::new(Facts {
+    let mut manifest = Manifest::new(Facts {
         database_id: plan.job.database.as_str(),
         database_name: plan.name.as_deref(),
         output: &plan.output,
-        options: &plan.job.options,
+        options: &options,
         outcome: &outcome,
         started,
         finished,
         driver: args.driver.name(),
         compression: output.compression(),
     });
+    if let Some((verified, made)) = restore_ready {
+        manifest.verified = Some(verified);
+        manifest.restore_ready = Some(made);
+    }
     if !args.no_manifest {
         output.manifest_at().write(&manifest).map_err(|e| {
             Failure::new(
@@ -242,7 +311,7 @@ fn export(
         manifest.output,
         manifest.bytes,
         manifest.sha256,
-        outcome.bookmark.as_deref().unwrap_or("-"),
+        text::clean(outcome.bookmark.as_deref().unwrap_or("-")),
         clock.elapsed().as_secs_f64()
     ));
     if args.json {

@@ -59,6 +59,8 @@ pub enum Hint {
     Challenge,
     /// HTTP 429: the account's API rate limit.
     RateLimited,
+    /// "Currently processing a long-running import".
+    ImportAlreadyRunning,
 }
 
 impl Hint {
@@ -69,9 +71,10 @@ impl Hint {
             Self::Account => "check CLOUDFLARE_ACCOUNT_ID (or --account-id): the account is wrong or the token cannot use it",
             Self::NotFound => "no such database in this account: check the database id or name",
             Self::ExportAlreadyRunning => "another export of this database is running; wait for it to finish or time out, then retry",
-            Self::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
+            Self::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
             Self::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
             Self::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
+            Self::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
         }
     }
 
@@ -80,6 +83,8 @@ impl Hint {
         let lower = message.to_ascii_lowercase();
         if lower.contains("currently processing a long-running export") {
             Some(Self::ExportAlreadyRunning)
+        } else if lower.contains("currently processing a long-running import") {
+            Some(Self::ImportAlreadyRunning)
         } else if lower.contains("virtual table") {
             Some(Self::VirtualTables)
         } else {
@@ -149,6 +154,14 @@ pub enum Transient {
     },
     /// An HTTP 5xx (or 408) envelope from the API.
     ServerError(ApiError),
+    /// An HTTP 5xx (or 408) whose body was over the cap or not read: the status alone says
+    /// "try again".
+    ServerStatus {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// A "running" reply to a start that gave no bookmark: nothing could be polled.
+    MissingBookmark,
     /// A reply that is not JSON: a proxy's HTML error page, for example.
     NotJson {
         /// The HTTP status.
@@ -179,6 +192,15 @@ pub enum Transient {
     },
     /// The download server answered a status that may pass (5xx).
     DownloadStatus(u16),
+    /// The upload URL answered a status that may pass (5xx, 408, 429).
+    UploadStatus(u16),
+    /// The upload's reply did not prove the file arrived intact: no `ETag`, or not the md5.
+    UploadUnverified {
+        /// The `ETag` given (quotes stripped, shortened), if any.
+        etag: Option<String>,
+    },
+    /// The upload broke off (no reply).
+    UploadInterrupted(TransportFailure),
 }
 
 impl fmt::Display for Transient {
@@ -191,6 +213,10 @@ impl fmt::Display for Transient {
             }
             Self::Throttled { retry_after: None } => f.write_str("rate limited (HTTP 429)"),
             Self::ServerError(e) => write!(f, "{e}"),
+            Self::ServerStatus { status } => write!(f, "HTTP {status} (body not read)"),
+            Self::MissingBookmark => {
+                f.write_str("the service said the export runs but gave no bookmark")
+            }
             Self::NotJson {
                 status,
                 content_type,
@@ -210,6 +236,15 @@ impl fmt::Display for Transient {
                 write!(f, "the download broke after {received} bytes")
             }
             Self::DownloadStatus(s) => write!(f, "the download answered HTTP {s}"),
+            Self::UploadStatus(s) => write!(f, "the upload answered HTTP {s}"),
+            Self::UploadUnverified { etag: None } => f.write_str(
+                "the upload's reply has no ETag, so the file may not have arrived intact",
+            ),
+            Self::UploadUnverified { etag: Some(e) } => write!(
+                f,
+                "the upload's ETag {e:?} is not the file's md5: the file did not arrive intact"
+            ),
+            Self::UploadInterrupted(t) => write!(f, "the upload broke off: {t}"),
         }
     }
 }
@@ -218,7 +253,9 @@ impl Transient {
     /// Who is at fault.
     pub fn side(&self) -> Side {
         match self {
-            Self::Transport(_) | Self::DownloadInterrupted { .. } => Side::Network,
+            Self::Transport(_) | Self::DownloadInterrupted { .. } | Self::UploadInterrupted(_) => {
+                Side::Network
+            }
             _ => Side::Service,
         }
     }
@@ -240,6 +277,19 @@ pub enum ProtocolError {
     BookmarkChanged,
     /// The download server sent more bytes than it announced, or an inconsistent range.
     InconsistentDownload(String),
+    /// "Running" replies kept coming without a bookmark to poll.
+    MissingBookmark,
+    /// A successful API reply in a content coding other than `identity` (not asked for).
+    EncodedReply(String),
+    /// The download came in a content or transfer coding other than `identity` (not asked
+    /// for): those bytes are not the SQL dump, and they are not saved as if they were.
+    EncodedDownload(String),
+    /// A download body without `Content-Length` or chunked framing ended when its connection
+    /// closed, and the server would not confirm the length (a range request at the end).
+    UnconfirmedLength {
+        /// Bytes that arrived.
+        received: u64,
+    },
 }
 
 impl fmt::Display for ProtocolError {
@@ -252,6 +302,18 @@ impl fmt::Display for ProtocolError {
             Self::UnknownStatus(s) => write!(f, "the export reported an unknown status {s:?}"),
             Self::BookmarkChanged => f.write_str("the export's bookmark changed while polling"),
             Self::InconsistentDownload(d) => write!(f, "inconsistent download: {d}"),
+            Self::MissingBookmark => f.write_str(
+                "the service kept saying the export runs without giving its bookmark",
+            ),
+            Self::EncodedReply(c) => write!(f, "a reply came {c}-encoded; identity was asked for"),
+            Self::EncodedDownload(c) => write!(
+                f,
+                "the download came {c}-encoded (identity was asked for); encoded bytes are not saved as SQL"
+            ),
+            Self::UnconfirmedLength { received } => write!(
+                f,
+                "the download ended after {received} bytes when its connection closed, with no length to check it against, and the server would not confirm the length"
+            ),
         }
     }
 }
@@ -284,6 +346,19 @@ pub enum Error {
     Protocol(ProtocolError),
     /// The download server refused the download for good (a 4xx other than 403).
     DownloadRefused {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The import failed on the service (`status: "error"` or `success: false`); the database
+    /// is back at its state before the import.
+    ImportFailed {
+        /// The service's error message.
+        message: String,
+        /// The failing statement's number, when the message names it (`statement N`).
+        statement: Option<u64>,
+    },
+    /// The upload URL refused the upload for good (a 4xx other than 403, 408 and 429).
+    UploadRefused {
         /// The HTTP status.
         status: u16,
     },
@@ -326,6 +401,21 @@ impl Error {
         }
     }
 
+    /// Whether the error concerns an import's upload (the file never reached the service
+    /// intact), rather than the import itself.
+    pub fn is_upload(&self) -> bool {
+        matches!(
+            self,
+            Self::UploadRefused { .. }
+                | Self::GaveUp {
+                    last: Transient::UploadStatus(_)
+                        | Transient::UploadUnverified { .. }
+                        | Transient::UploadInterrupted(_),
+                    ..
+                }
+        )
+    }
+
     /// Whether the error concerns the download rather than the export.
     pub fn is_download(&self) -> bool {
         matches!(
@@ -337,7 +427,11 @@ impl Error {
                         | Transient::DownloadStatus(_),
                     ..
                 }
-                | Self::Protocol(ProtocolError::InconsistentDownload(_))
+                | Self::Protocol(
+                    ProtocolError::InconsistentDownload(_)
+                        | ProtocolError::EncodedDownload(_)
+                        | ProtocolError::UnconfirmedLength { .. }
+                )
         )
     }
 }
@@ -362,6 +456,13 @@ impl fmt::Display for Error {
             Self::Protocol(p) => write!(f, "protocol error: {p}"),
             Self::DownloadRefused { status } => {
                 write!(f, "the download was refused with HTTP {status}")
+            }
+            Self::ImportFailed { message, .. } => write!(
+                f,
+                "the import failed (the database is as it was before): {message}"
+            ),
+            Self::UploadRefused { status } => {
+                write!(f, "the upload was refused with HTTP {status}")
             }
             Self::DeadlineExceeded => f.write_str("the export did not finish before its deadline"),
             Self::Cancelled => f.write_str("the export was cancelled"),

@@ -39,6 +39,16 @@ pub enum Event {
         /// What failed.
         reason: Transient,
     },
+    /// The service forced a pause (`Retry-After`) longer than `max_gap` while the export
+    /// runs: the service may cancel the export meanwhile (then it is started again once,
+    /// unless restarts are forbidden; see [`crate::JobGonePolicy`]).
+    PausedByService {
+        /// How long the next poll waits (the service's `Retry-After`, capped at
+        /// `max_retry_after`).
+        pause: Duration,
+        /// The longest gap between polls our own pacing and back-off allow.
+        max_gap: Duration,
+    },
     /// The service lost the job, and a new export was started as configured.
     ExportRestarted {
         /// The service's message.
@@ -69,4 +79,27 @@ pub enum Event {
     },
     /// The export is complete and the file verified.
     Completed(Outcome),
+    /// An import's upload request is going out (the whole file, `bytes` long).
+    UploadStarted {
+        /// The file's size.
+        bytes: u64,
+    },
+    /// Bytes of the file sent so far (coalesced like downloads; and at the body's end).
+    UploadProgress {
+        /// Bytes sent in this attempt.
+        sent: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// The upload URL's reply proved the file arrived intact (its `ETag` is the md5).
+    UploadVerified,
+    /// The service already had the file (init answered with the running import): no upload.
+    UploadSkipped,
+    /// The service started the import and told its bookmark (fixed for the import).
+    ImportStarted {
+        /// `at_bookmark`.
+        bookmark: String,
+    },
+    /// The import is complete.
+    ImportCompleted(crate::import::ImportOutcome),
 }

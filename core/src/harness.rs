@@ -190,7 +190,7 @@ pub fn fuzz_download(data: &[u8]) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// An API reply "still running" (status form 0: HTTP 202 active, 1: 200 active, 2: no
-    /// status), held open `held_ms` by the service, with some log lines.
+    /// status, 3: active without a bookmark), held open `held_ms` by the service, with some log lines.
     Running {
         /// How "running" is said.
         form: u8,
@@ -235,7 +235,7 @@ pub fn actions_from_bytes(data: &[u8]) -> Vec<Action> {
     while !b.is_empty() && out.len() < 256 {
         let action = match b.u8() % 12 {
             0 | 1 => Action::Running {
-                form: b.u8() % 3,
+                form: b.u8() % 4,
                 held_ms: b.u16() % 3000,
                 parts: b.u8() % 4,
                 other_bookmark: b.u8() == 255,
@@ -317,8 +317,17 @@ pub const FAILURE_REPLIES: &[(u16, &str)] = &[
     (200, r#"{"success":tr"#),
 ];
 
-/// The file the simulated download server holds.
+/// The file the simulated download server holds (version 'a'; version 'b' is what it holds
+/// after the object changed).
 const FILE_LEN: u64 = 10_000;
+
+fn file_len(version: char) -> u64 {
+    if version == 'a' {
+        FILE_LEN
+    } else {
+        FILE_LEN + 7
+    }
+}
 
 /// What a simulated run did, for tests to look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,7 +382,16 @@ pub fn run_script(script: &[Action]) -> RunReport {
     let mut retry_pending = false;
     let mut sink_len: u64 = 0;
     let mut body: Option<(RequestId, u64)> = None; // (id, bytes the server will send)
+    let mut pending: Option<(char, bool)> = None; // (version, encoded) of the held body
     let mut steps = 0u32;
+    // No storm: the send times of the API requests in the last 10 s of virtual time.
+    let mut window: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
+    // Which version of the file the sink holds ('a', 'b'), and whether it mixes two, or
+    // holds encoded bytes.
+    let mut sink_version = 'a';
+    let mut served_version = 'a';
+    let mut stitched = false;
+    let mut encoded = false;
 
     loop {
         steps += 1;
@@ -382,8 +400,11 @@ pub fn run_script(script: &[Action]) -> RunReport {
         match export.poll_output() {
             Output::Done(result) => {
                 if let Ok(outcome) = &result {
-                    assert_eq!(outcome.bytes, FILE_LEN, "a short file reported complete");
-                    assert_eq!(sink_len, FILE_LEN, "the sink does not hold the file");
+                    let len = file_len(sink_version);
+                    assert_eq!(outcome.bytes, len, "a short file reported complete");
+                    assert_eq!(sink_len, len, "the sink does not hold the file");
+                    assert!(!stitched, "two versions of the file stitched together");
+                    assert!(!encoded, "encoded bytes reported as the file");
                 }
                 assert!(
                     now <= deadline + Duration::from_secs(70),
@@ -433,6 +454,18 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     "token sent off the API base"
                 );
                 report.api_requests += 1;
+                window.push_back(now);
+                while window
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(10))
+                {
+                    window.pop_front();
+                }
+                assert!(
+                    window.len() <= 12,
+                    "a storm: {} API requests within 10 s",
+                    window.len()
+                );
                 let sent = now;
                 let Some(action) = next() else {
                     export
@@ -465,8 +498,19 @@ pub fn run_script(script: &[Action]) -> RunReport {
                         let lines: Vec<String> = (0..parts)
                             .map(|p| format!("\"Uploaded part {}\"", 3 - p))
                             .collect();
+                        // Form 3: "running" without a bookmark (an anomaly; never a storm).
+                        let at_bookmark = if form == 3 {
+                            String::new()
+                        } else {
+                            format!(r#""at_bookmark":"{served_bookmark}","#)
+                        };
+                        let status = if form == 3 {
+                            r#","status":"active""#
+                        } else {
+                            status
+                        };
                         let body = format!(
-                            r#"{{"success":true,"errors":[],"messages":[],"result":{{"at_bookmark":"{served_bookmark}"{status},"type":"export","messages":[{}],"extra":{{"x":1}}}}}}"#,
+                            r#"{{"success":true,"errors":[],"messages":[],"result":{{{at_bookmark}"type":"export","messages":[{}],"extra":{{"x":1}}{status}}}}}"#,
                             lines.join(",")
                         );
                         if bookmark.is_some() {
@@ -585,7 +629,7 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     r.body(()).expect("valid head")
                 };
                 let kind = match next() {
-                    Some(Action::Head(k)) => k % 8,
+                    Some(Action::Head(k)) => k % 12,
                     Some(Action::Body { .. } | Action::Running { .. } | Action::Complete) => 0,
                     Some(Action::Cancel) | None => {
                         export
@@ -599,25 +643,84 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     }
                     Some(_) => 7,
                 };
-                let head = match kind {
-                    // Honours Range (206 when resuming).
-                    0 | 1 if from > 0 => head(
-                        206,
-                        &[
-                            (
-                                "content-range",
-                                format!("bytes {from}-{}/{FILE_LEN}", FILE_LEN - 1),
-                            ),
-                            ("content-length", (FILE_LEN - from).to_string()),
-                        ],
+                let version = served_version;
+                let len = file_len(version);
+                let etag = format!("\"{version}\"");
+                let if_range = request
+                    .headers()
+                    .get(http::header::IF_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let ranged = request.headers().contains_key(http::header::RANGE);
+                // A server that honours If-Range answers a changed file whole.
+                let honours = if_range.as_deref().is_none_or(|v| v == etag);
+                let whole_head = |pairs: &[(&str, String)]| {
+                    let mut all = vec![("etag", etag.clone())];
+                    all.extend(pairs.iter().cloned());
+                    head(200, &all)
+                };
+                let (head, will_send) = match kind {
+                    // Honours Range (206 when resuming, 416 at the end).
+                    0 | 1 if ranged && honours && from >= len => {
+                        (head(416, &[("content-range", format!("bytes */{len}"))]), 0)
+                    }
+                    0 | 1 if ranged && honours => (
+                        head(
+                            206,
+                            &[
+                                ("content-range", format!("bytes {from}-{}/{len}", len - 1)),
+                                ("content-length", (len - from).to_string()),
+                                ("etag", etag.clone()),
+                            ],
+                        ),
+                        len - from,
                     ),
-                    0 | 1 => head(200, &[("content-length", FILE_LEN.to_string())]),
+                    0 | 1 => (whole_head(&[("content-length", len.to_string())]), len),
                     // Ignores Range.
-                    2 => head(200, &[("content-length", FILE_LEN.to_string())]),
-                    3 => head(403, &[]),
-                    4 => head(503, &[]),
-                    5 => head(404, &[]),
-                    6 => head(206, &[("content-range", "bytes 1-2/3".to_owned())]),
+                    2 => (whole_head(&[("content-length", len.to_string())]), len),
+                    3 => (head(403, &[]), 0),
+                    4 => (head(503, &[]), 0),
+                    5 => (head(404, &[]), 0),
+                    6 => (head(206, &[("content-range", "bytes 1-2/3".to_owned())]), 0),
+                    // No Content-Length, no chunked framing: the end is the connection's.
+                    8 => (whole_head(&[]), len),
+                    // The object changes under us; a hostile server even answers the range.
+                    9 => {
+                        served_version = if version == 'a' { 'b' } else { 'a' };
+                        let len = file_len(served_version);
+                        let etag = format!("\"{served_version}\"");
+                        if ranged && from < len {
+                            (
+                                head(
+                                    206,
+                                    &[
+                                        (
+                                            "content-range",
+                                            format!("bytes {from}-{}/{len}", len - 1),
+                                        ),
+                                        ("content-length", (len - from).to_string()),
+                                        ("etag", etag),
+                                    ],
+                                ),
+                                len - from,
+                            )
+                        } else {
+                            (
+                                head(200, &[("content-length", len.to_string()), ("etag", etag)]),
+                                len,
+                            )
+                        }
+                    }
+                    // Encoded bytes.
+                    10 => (
+                        whole_head(&[
+                            ("content-length", (len / 3).to_string()),
+                            ("content-encoding", "gzip".to_owned()),
+                        ]),
+                        len / 3,
+                    ),
+                    // Throttled, with a Retry-After.
+                    11 => (head(429, &[("retry-after", "3".to_owned())]), 0),
                     _ => {
                         export
                             .handle_input(
@@ -631,16 +734,15 @@ pub fn run_script(script: &[Action]) -> RunReport {
                         continue;
                     }
                 };
-                let will_send = match kind {
-                    0 | 1 if from > 0 => FILE_LEN - from,
-                    0..=2 => FILE_LEN,
-                    _ => 0,
-                };
+                let head_version = if kind == 9 { served_version } else { version };
+                let head_encoded = kind == 10;
+                pending = Some((head_version, head_encoded));
                 body = Some((id, will_send));
                 export
                     .handle_input(now, Input::DownloadHead { id, head })
                     .expect("head accepted");
             }
+            Output::Upload { .. } => panic!("an export asked for an upload"),
             Output::WriteBody { id, start_at } => {
                 let Some((body_id, available)) = body.take() else {
                     panic!("WriteBody without a download head");
@@ -650,6 +752,15 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     start_at == 0 || start_at == sink_len,
                     "a gap or overlap in the sink"
                 );
+                let (version, enc) = pending.take().expect("a head before the body");
+                if start_at == 0 {
+                    sink_version = version;
+                    stitched = false;
+                    encoded = enc;
+                } else {
+                    stitched |= version != sink_version;
+                    encoded |= enc;
+                }
                 sink_len = start_at;
                 let (share, clean) = match next() {
                     Some(Action::Body { share, clean }) => (share, clean),
@@ -692,4 +803,489 @@ fn transport(k: u8) -> TransportFailure {
         3 => TransportFailure::BodyTooLarge,
         _ => TransportFailure::Other,
     }
+}
+
+/// One thing the simulated service or upload server does in an import run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportAction {
+    /// `init` answers with an upload URL (to any other request: "running").
+    UploadUrl,
+    /// A polling-shape reply "running", held `held_ms`, with `lines` log lines.
+    Running {
+        /// How long the service held the request.
+        held_ms: u16,
+        /// Log lines to send.
+        lines: u8,
+        /// Send a different bookmark than before (a misbehaving service).
+        other_bookmark: bool,
+    },
+    /// A polling-shape reply "complete" with `num_queries`.
+    Complete(u16),
+    /// One of the failure replies (index into [`IMPORT_FAILURE_REPLIES`]).
+    Failure(u8),
+    /// A 429 with a Retry-After of this many seconds (0: none).
+    Throttled(u8),
+    /// A raw reply with this status and these body bytes.
+    Raw(u16, Vec<u8>),
+    /// The transport fails (no reply).
+    Transport(u8),
+    /// The upload server's answer (index: 0 ok, 1 wrong ETag, 2 no ETag, 3 403, 4 503,
+    /// 5 400, 6 quoted upper-case ETag, 7 breaks off).
+    Upload(u8),
+    /// Time passes before the next input.
+    Sleep(u16),
+    /// The caller cancels.
+    Cancel,
+    /// A stale or wrong input is fed (must be refused, changing nothing).
+    Stale,
+}
+
+/// Failure replies of the import endpoint (spec, Part 3, and wrangler's handling).
+pub const IMPORT_FAILURE_REPLIES: &[(u16, &str)] = &[
+    (
+        401,
+        r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+    ),
+    (
+        404,
+        r#"{"success":false,"errors":[{"code":7404,"message":"Database not found"}]}"#,
+    ),
+    (
+        409,
+        r#"{"success":false,"errors":[{"code":7500,"message":"Currently processing a long-running import."}]}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"success":false,"error":"Import failed: the file is not valid"}}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"success":true,"type":"import","at_bookmark":"ib-1","status":"error","errors":["statement 3 (line 7): no such table: main.b"],"messages":["Importing"]}}"#,
+    ),
+    (
+        503,
+        "<html><head><title>503 Service Temporarily Unavailable</title></head></html>",
+    ),
+    (
+        500,
+        r#"{"success":false,"errors":[{"code":7500,"message":"Internal error"}]}"#,
+    ),
+    (
+        200,
+        r#"{"success":true,"result":{"type":"import","at_bookmark":"ib-1","status":"importing-soon"}}"#,
+    ),
+    (200, r#"{"success":true,"result":{"upload_"#),
+    (
+        200,
+        r#"{"success":true,"result":{"type":"import","at_bookmark":"ib-1","status":"complete"}}"#,
+    ),
+];
+
+/// Decodes fuzz bytes into a script of import actions.
+pub fn import_actions_from_bytes(data: &[u8]) -> Vec<ImportAction> {
+    let mut b = Bytes(data);
+    let mut out = Vec::new();
+    while !b.is_empty() && out.len() < 256 {
+        let action = match b.u8() % 12 {
+            0 => ImportAction::UploadUrl,
+            1 | 2 => ImportAction::Running {
+                held_ms: b.u16() % 3000,
+                lines: b.u8() % 3,
+                other_bookmark: b.u8() == 255,
+            },
+            3 => ImportAction::Complete(b.u16()),
+            4 => ImportAction::Failure(b.u8()),
+            5 => ImportAction::Throttled(b.u8()),
+            6 => {
+                let status = 100 + b.u16() % 500;
+                let n = usize::from(b.u8() % 64);
+                ImportAction::Raw(status, b.take(n).to_vec())
+            }
+            7 => ImportAction::Transport(b.u8()),
+            8 | 9 => ImportAction::Upload(b.u8()),
+            10 => ImportAction::Sleep(b.u16()),
+            _ => {
+                if b.u8() % 8 == 0 {
+                    ImportAction::Cancel
+                } else {
+                    ImportAction::Stale
+                }
+            }
+        };
+        out.push(action);
+    }
+    out
+}
+
+/// What a simulated import run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The end result.
+    pub result: Option<Result<crate::ImportOutcome, Error>>,
+    /// API requests by action (`init`, `ingest`, `poll`).
+    pub inits: u32,
+    /// `ingest` requests.
+    pub ingests: u32,
+    /// `poll` requests.
+    pub polls: u32,
+    /// Upload requests.
+    pub uploads: u32,
+}
+
+/// `import` target and the import property test: runs the import machine through a script
+/// with a virtual clock, checking after every step that no request comes before its time, no
+/// upload carries the token or a wrong length, nothing is ingested that was not verified, a
+/// second import is never started once the service told the bookmark, and a success is only
+/// reported after a "complete" reply. Always ends.
+pub fn run_import_script(script: &[ImportAction]) -> ImportReport {
+    use crate::{Import, ImportJob, Md5, SqlFile};
+    const SIZE: u64 = 1_000_000;
+    const MD5: &str = "0123456789abcdef0123456789abcdef";
+    const UPLOAD: &str = "https://upload.test/__upload/tok/f.sql?X-Amz-Signature=s";
+    let start = Instant::now();
+    let mut now = start;
+    let mut config = Config::new(
+        ApiBase::new("https://api.test/client/v4").expect("valid base"),
+        ApiToken::new("tok").expect("valid token"),
+    );
+    config.deadline = Duration::from_secs(600);
+    config.retry.jitter_seed = script.len() as u64;
+    let min_interval = config.pacing.min_interval;
+    let deadline = start + config.deadline;
+    let job = ImportJob {
+        account: AccountId::new("0123456789abcdef0123456789abcdef").expect("valid"),
+        database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd").expect("valid"),
+        file: SqlFile {
+            md5: Md5::from_hex(MD5).expect("valid"),
+            size: SIZE,
+        },
+    };
+    let mut import = Import::new(config, job, now).expect("valid setup");
+    let mut actions = script.iter();
+    let mut report = ImportReport {
+        result: None,
+        inits: 0,
+        ingests: 0,
+        polls: 0,
+        uploads: 0,
+    };
+    let mut bookmark: Option<String> = None;
+    let mut served_bookmark = "ib-1".to_owned();
+    let mut upload_offered = false;
+    let mut verified = false;
+    let mut completed_with: Option<u64> = None;
+    let mut earliest_next: Option<Instant> = None;
+    let mut last_poll: Option<(Instant, Instant)> = None;
+    let mut retry_pending = false;
+    let mut last_id: Option<RequestId> = None;
+    let mut steps = 0u32;
+    let reply = |status: u16, body: String| {
+        http::Response::builder()
+            .status(status)
+            .body(body.into_bytes())
+            .expect("valid response")
+    };
+    loop {
+        steps += 1;
+        assert!(steps < 100_000, "the machine does not end");
+        match import.poll_output() {
+            Output::Done(result) => {
+                if let Ok(outcome) = &result {
+                    assert_eq!(
+                        Some(outcome.num_queries),
+                        completed_with,
+                        "success without a complete reply"
+                    );
+                    assert!(outcome.uploaded == verified, "uploaded flag is wrong");
+                }
+                assert!(
+                    now <= deadline + Duration::from_secs(130),
+                    "ran past its deadline"
+                );
+                report.result = Some(result);
+                break;
+            }
+            Output::Event(event) => match event {
+                Event::ImportStarted { bookmark: b } => bookmark = Some(b),
+                Event::RetryScheduled { delay, .. } => {
+                    earliest_next = Some(now + delay);
+                    retry_pending = true;
+                }
+                Event::UploadProgress { sent, total } => {
+                    assert!(sent <= total && total == SIZE, "progress past the file")
+                }
+                _ => {}
+            },
+            Output::WaitUntil(at) => {
+                assert!(at > now || at >= deadline, "a wait that is already over");
+                now = at.max(now);
+                import
+                    .handle_input(now, Input::Tick)
+                    .expect("tick accepted");
+            }
+            Output::Download { .. } | Output::WriteBody { .. } => {
+                panic!("an import asked for a download")
+            }
+            Output::Upload { id, request } => {
+                report.uploads += 1;
+                assert!(upload_offered, "an upload before init gave a URL");
+                assert!(bookmark.is_none(), "an upload after the import started");
+                assert!(last_id.is_none_or(|l| id > l), "request ids not increasing");
+                last_id = Some(id);
+                if let Some(at) = earliest_next.take() {
+                    assert!(now >= at, "a retry before its time");
+                }
+                retry_pending = false;
+                assert_eq!(request.method(), http::Method::PUT);
+                assert_eq!(request.uri().to_string(), UPLOAD, "uploaded elsewhere");
+                assert!(
+                    !request.headers().contains_key(http::header::AUTHORIZATION),
+                    "the upload carries the token"
+                );
+                assert_eq!(
+                    request
+                        .headers()
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()),
+                    Some(SIZE.to_string().as_str()),
+                    "wrong Content-Length"
+                );
+                let kind = match actions.next().cloned() {
+                    Some(ImportAction::Upload(k)) => k % 8,
+                    Some(ImportAction::Cancel) | None => {
+                        import.handle_input(now, Input::Cancel).expect("cancel");
+                        continue;
+                    }
+                    Some(ImportAction::Sleep(ms)) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        7
+                    }
+                    Some(_) => 0,
+                };
+                let half = SIZE / 2;
+                import
+                    .handle_input(now, Input::UploadProgress { id, sent: half })
+                    .expect("progress accepted");
+                if kind == 7 {
+                    import
+                        .handle_input(
+                            now,
+                            Input::Failed {
+                                id,
+                                failure: TransportFailure::Reset,
+                            },
+                        )
+                        .expect("failure accepted");
+                    continue;
+                }
+                import
+                    .handle_input(now, Input::UploadProgress { id, sent: SIZE })
+                    .expect("progress accepted");
+                let head = |status: u16, etag: Option<&str>| {
+                    let mut r = http::Response::builder().status(status);
+                    if let Some(e) = etag {
+                        r = r.header(http::header::ETAG, e);
+                    }
+                    r.body(Vec::new()).expect("valid response")
+                };
+                let quoted = format!("\"{MD5}\"");
+                let upper = format!("\"{}\"", MD5.to_ascii_uppercase());
+                let response = match kind {
+                    0 => head(200, Some(&quoted)),
+                    1 => head(200, Some("\"ffffffffffffffffffffffffffffffff\"")),
+                    2 => head(200, None),
+                    3 => head(403, None),
+                    4 => head(503, None),
+                    5 => head(400, None),
+                    _ => head(200, Some(&upper)),
+                };
+                if matches!(kind, 0 | 6) {
+                    verified = true;
+                }
+                if kind == 3 {
+                    upload_offered = false;
+                }
+                import
+                    .handle_input(now, Input::Reply { id, response })
+                    .expect("reply accepted");
+            }
+            Output::Send { id, request } => {
+                assert!(now < deadline, "a request after the deadline");
+                assert!(last_id.is_none_or(|l| id > l), "request ids not increasing");
+                last_id = Some(id);
+                assert_eq!(
+                    request.uri().host(),
+                    Some("api.test"),
+                    "token sent off the API base"
+                );
+                assert_eq!(
+                    request.uri().path(),
+                    "/client/v4/accounts/0123456789abcdef0123456789abcdef/d1/database/0a1b2c3d-0000-4000-8000-00000000abcd/import"
+                );
+                assert!(request.headers().contains_key(http::header::AUTHORIZATION));
+                if let Some(at) = earliest_next.take() {
+                    assert!(now >= at, "a retry before its time");
+                }
+                if let Some((sent, replied)) = last_poll.take() {
+                    if !retry_pending {
+                        assert!(now >= replied.max(sent + min_interval), "polled too soon");
+                    }
+                }
+                retry_pending = false;
+                let body: serde_json::Value =
+                    serde_json::from_slice(request.body()).expect("body is JSON");
+                let action = body["action"].as_str().unwrap_or_default().to_owned();
+                match (&bookmark, action.as_str()) {
+                    (Some(b), "poll") => {
+                        assert_eq!(body["current_bookmark"].as_str(), Some(b.as_str()))
+                    }
+                    (Some(_), other) => panic!("{other} after the import started"),
+                    (None, "init") => {
+                        report.inits += 1;
+                        assert_eq!(body["etag"].as_str(), Some(MD5));
+                    }
+                    (None, "ingest") => {
+                        report.ingests += 1;
+                        assert!(verified, "ingest of an upload not verified");
+                        assert_eq!(body["etag"].as_str(), Some(MD5));
+                        assert_eq!(body["filename"].as_str(), Some("f.sql"));
+                    }
+                    (None, other) => panic!("{other} before the import started"),
+                }
+                if action == "poll" {
+                    report.polls += 1;
+                }
+                let sent = now;
+                let Some(next) = actions.next().cloned() else {
+                    import.handle_input(now, Input::Cancel).expect("cancel");
+                    continue;
+                };
+                let running = |served: &str, lines: u8| {
+                    let lines: Vec<String> = (0..lines).map(|i| format!("\"line {i}\"")).collect();
+                    format!(
+                        r#"{{"success":true,"result":{{"success":true,"type":"import","at_bookmark":"{served}","status":"active","messages":[{}]}}}}"#,
+                        lines.join(",")
+                    )
+                };
+                let response = match next {
+                    ImportAction::UploadUrl if action == "init" => {
+                        upload_offered = true;
+                        reply(
+                            200,
+                            format!(
+                                r#"{{"success":true,"result":{{"upload_url":"{UPLOAD}","filename":"f.sql"}}}}"#
+                            ),
+                        )
+                    }
+                    ImportAction::UploadUrl => reply(200, running(&served_bookmark, 0)),
+                    ImportAction::Running {
+                        held_ms,
+                        lines,
+                        other_bookmark,
+                    } => {
+                        now += Duration::from_millis(u64::from(held_ms));
+                        if other_bookmark {
+                            served_bookmark.push('x');
+                        }
+                        if bookmark.is_some() {
+                            last_poll = Some((sent, now));
+                        }
+                        reply(200, running(&served_bookmark, lines))
+                    }
+                    ImportAction::Complete(n) => {
+                        if bookmark.is_none() && action == "init" {
+                            // The service had the file: no upload.
+                            verified = false;
+                        }
+                        completed_with = Some(u64::from(n));
+                        reply(
+                            200,
+                            format!(
+                                r#"{{"success":true,"result":{{"success":true,"type":"import","at_bookmark":"{served_bookmark}","status":"complete","messages":[],"result":{{"final_bookmark":"fb-2","num_queries":{n},"meta":{{"duration":1.5,"rows_read":0,"rows_written":{n},"size_after":4096}}}}}}}}"#
+                            ),
+                        )
+                    }
+                    ImportAction::Failure(i) => {
+                        let (status, body) =
+                            IMPORT_FAILURE_REPLIES[usize::from(i) % IMPORT_FAILURE_REPLIES.len()];
+                        reply(status, body.to_owned())
+                    }
+                    ImportAction::Throttled(secs) => {
+                        let mut r = reply(429, "{}".to_owned());
+                        if secs > 0 {
+                            r.headers_mut()
+                                .insert(http::header::RETRY_AFTER, u64::from(secs).into());
+                        }
+                        r
+                    }
+                    ImportAction::Raw(status, body) => http::Response::builder()
+                        .status(status)
+                        .body(body)
+                        .expect("valid response"),
+                    ImportAction::Sleep(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        import
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: TransportFailure::Timeout,
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                    ImportAction::Cancel => {
+                        import.handle_input(now, Input::Cancel).expect("cancel");
+                        continue;
+                    }
+                    ImportAction::Stale => {
+                        let stale = RequestId(id.0.wrapping_sub(1));
+                        let err = import.handle_input(
+                            now,
+                            Input::Failed {
+                                id: stale,
+                                failure: TransportFailure::Reset,
+                            },
+                        );
+                        assert!(err.is_err(), "a stale reply was taken");
+                        let err = import.handle_input(now, Input::UploadProgress { id, sent: 1 });
+                        assert!(err.is_err(), "upload progress was taken for an API request");
+                        import
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: TransportFailure::Connect,
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                    ImportAction::Transport(k) => {
+                        import
+                            .handle_input(
+                                now,
+                                Input::Failed {
+                                    id,
+                                    failure: transport(k),
+                                },
+                            )
+                            .expect("failure accepted");
+                        continue;
+                    }
+                    ImportAction::Upload(_) => reply(200, running(&served_bookmark, 0)),
+                };
+                import
+                    .handle_input(now, Input::Reply { id, response })
+                    .expect("reply accepted");
+            }
+        }
+    }
+    report
+}
+
+/// `import` fuzz target: arbitrary bytes as a script through [`run_import_script`].
+pub fn fuzz_import(data: &[u8]) {
+    run_import_script(&import_actions_from_bytes(data));
 }

@@ -40,6 +40,7 @@
 //!             # let _ = (id, request);
 //!         }
 //!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:
 //!             # let _ = at;
@@ -60,7 +61,9 @@
 //! - [`reply`]: judging a reply (three failure layers, proxies, caps).
 //! - [`download`]: judging a download's head and end.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
-//! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
+//! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
+//!   retries and deadline.
+//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -70,7 +73,9 @@ pub mod download;
 mod error;
 mod event;
 mod export;
+mod fleet;
 mod ids;
+mod import;
 mod io;
 pub mod lookup;
 mod options;
@@ -86,7 +91,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
-pub use budget::{Gated, Prioritized, Priority, RateBudget, SharedBudget};
+pub use budget::RateBudget;
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,
@@ -94,8 +99,13 @@ pub use config::{
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
+pub use fleet::{
+    Finished, Fleet, FleetInput, FleetInputError, FleetOutput, NextRequest, RequestKind, Task,
+    TaskKey,
+};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
-pub use io::{Input, InputError, Machine, Output, RequestId};
+pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
+pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
 pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

@@ -11,6 +11,7 @@ use crate::config::DatabaseConfig;
 use crate::export::export;
 use crate::faults::Injection;
 use crate::http::{Request, Response};
+use crate::import::import;
 use crate::server::Shared;
 use crate::timefmt;
 
@@ -58,6 +59,7 @@ enum Route {
     List { account: String },
     Get { account: String, database: String },
     Export { account: String, database: String },
+    Import { account: String, database: String },
     Bookmark { account: String, database: String },
     Unknown,
 }
@@ -83,6 +85,10 @@ impl Route {
                 account: (*acc).to_owned(),
                 database: (*db).to_owned(),
             },
+            ["accounts", acc, "d1", "database", db, "import"] => Route::Import {
+                account: (*acc).to_owned(),
+                database: (*db).to_owned(),
+            },
             ["accounts", acc, "d1", "database", db, "time_travel", "bookmark"] => Route::Bookmark {
                 account: (*acc).to_owned(),
                 database: (*db).to_owned(),
@@ -96,6 +102,7 @@ impl Route {
             Route::List { .. } => "/accounts/:account/d1/database",
             Route::Get { .. } => "/accounts/:account/d1/database/:database",
             Route::Export { .. } => "/accounts/:account/d1/database/:database/export",
+            Route::Import { .. } => "/accounts/:account/d1/database/:database/import",
             Route::Bookmark { .. } => {
                 "/accounts/:account/d1/database/:database/time_travel/bookmark"
             }
@@ -105,7 +112,7 @@ impl Route {
 
     fn method(&self) -> &'static str {
         match self {
-            Route::Export { .. } => "POST",
+            Route::Export { .. } | Route::Import { .. } => "POST",
             _ => "GET",
         }
     }
@@ -130,6 +137,15 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &Request) -> Reply {
                 503,
                 "text/html; charset=UTF-8",
                 "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n",
+            );
+            return Reply::Respond(name, resp);
+        }
+        Injection::OversizedBadGateway => {
+            let filler = "<!-- padding -->".repeat(1_572_864 / 16);
+            let resp = Response::new(
+                502,
+                "text/html; charset=UTF-8",
+                format!("<html><head><title>502 Bad Gateway</title></head><body>{filler}<center>cloudflare</center></body></html>\r\n"),
             );
             return Reply::Respond(name, resp);
         }
@@ -219,6 +235,7 @@ fn dispatch(shared: &Arc<Shared>, req: &Request, route: &Route) -> Answer {
     let (Route::List { account }
     | Route::Get { account, .. }
     | Route::Export { account, .. }
+    | Route::Import { account, .. }
     | Route::Bookmark { account, .. }) = route
     else {
         unreachable!("unknown routes answered above")
@@ -262,6 +279,10 @@ fn dispatch(shared: &Arc<Shared>, req: &Request, route: &Route) -> Answer {
         }
         Route::Export { database, .. } => match by_uuid(shared, req, database) {
             Ok(db) => export(shared, req, db),
+            Err(a) => a,
+        },
+        Route::Import { database, .. } => match by_uuid(shared, req, database) {
+            Ok(db) => import(shared, req, db),
             Err(a) => a,
         },
         // `?timestamp=` (a bookmark in the past) is ignored: the answer is the current one.

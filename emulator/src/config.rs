@@ -17,7 +17,8 @@ pub struct DatabaseConfig {
     pub uuid: String,
     /// The name shown by the lookup and list endpoints.
     pub name: String,
-    /// The SQLite file the dump is generated from. It is only ever opened read-only.
+    /// The SQLite file the dump is generated from (opened read-only), and that an import
+    /// writes to (in one transaction).
     pub path: PathBuf,
 }
 

@@ -165,6 +165,10 @@ pub(crate) fn read_request<R: BufRead>(
     {
         on_continue()?;
     }
+    if req.path.starts_with(crate::import::UPLOAD_PREFIX) {
+        // An upload (up to 5 GiB) is streamed to disk by its handler, not read here.
+        return Ok(req);
+    }
     if chunked {
         req.body = read_chunked(r)?;
     } else if let Some(n) = length {

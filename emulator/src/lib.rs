@@ -9,7 +9,9 @@
 //! | `GET /client/v4/accounts/{account}/d1/database/{name-or-uuid}` | `result: {uuid, name, created_at, version, num_tables, file_size}` |
 //! | `GET /client/v4/accounts/{account}/d1/database?page=&per_page=&name=` | `result: [...]`, `result_info: {page, per_page, count, total_count}` (`name` matches a substring) |
 //! | `GET /client/v4/accounts/{account}/d1/database/{uuid}/time_travel/bookmark` | `result: {bookmark}`: the database's current time-travel bookmark (`?timestamp=` is ignored) |
+//! | `POST /client/v4/accounts/{account}/d1/database/{uuid}/import` | restore a dump: `init` / `ingest` / `poll` (see [`import`]) |
 //! | `GET`/`HEAD /__download/<token>/<file>.sql?X-Amz-...` | the signed URL: the dump, with `Range` support |
+//! | `PUT /__upload/<token>/<file>.sql?X-Amz-...` | the upload URL of an import: `ETag` = md5 of what arrived |
 //! | `GET /__emulator/stats` | [`Stats`] as JSON |
 //!
 //! The dump is real: it is generated from the SQLite file with the bundled SQLite, in D1's
@@ -102,6 +104,7 @@ pub mod dump;
 mod export;
 pub mod faults;
 mod http;
+pub mod import;
 mod jobs;
 pub mod sample;
 mod server;
@@ -111,7 +114,8 @@ mod timefmt;
 pub use config::{DatabaseConfig, EmulatorConfig, Timing, DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN};
 pub use dump::{Compatibility, DumpError, DumpOptions};
 pub use export::{ALREADY_RUNNING, JOB_GONE_PREFIX};
-pub use faults::{Faults, RateLimit};
+pub use faults::{Faults, Layer, RateLimit, Stall, Throttle, CHANGED_OBJECT_TRAILER};
+pub use import::IMPORT_ALREADY_RUNNING;
 pub use stats::Stats;
 
 /// A running emulator. Dropping it stops it (like [`shutdown`](Self::shutdown)).

@@ -23,6 +23,7 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub(crate) struct State {
     pub jobs: Jobs,
+    pub imports: crate::import::Imports,
     pub stats: Stats,
     pub faults: FaultState,
     pub rng: Rng,
@@ -87,6 +88,7 @@ impl Server {
             work_dir,
             state: Mutex::new(State {
                 jobs: Jobs::default(),
+                imports: crate::import::Imports::default(),
                 stats: Stats::default(),
                 faults: FaultState::default(),
                 rng: Rng::new(),
@@ -154,6 +156,7 @@ impl Server {
         for g in generators {
             let _ = g.join();
         }
+        self.shared.lock().imports.remove_files();
         if self.remove_work_dir {
             let _ = std::fs::remove_dir_all(&self.shared.work_dir);
         }
@@ -282,7 +285,11 @@ fn serve_connection(shared: &Arc<Shared>, stream: TcpStream) {
             Err(ReadError::Closed) => break,
         };
         let keep_alive = req.keep_alive();
-        let flow = route(shared, &req, &stream, keep_alive);
+        let flow = if req.path.starts_with(crate::import::UPLOAD_PREFIX) {
+            crate::import::serve_upload(shared, &req, &mut reader, &stream, keep_alive)
+        } else {
+            route(shared, &req, &stream, keep_alive)
+        };
         match flow {
             Flow::Continue if keep_alive => continue,
             Flow::Reset => {

@@ -35,10 +35,25 @@ pub struct Stats {
     /// Download requests (GET or HEAD) that carried an `Authorization` header. A client must
     /// never send its API token to the signed URL's host, so this should stay 0.
     pub downloads_with_authorization: u64,
+    /// Imports started (by `init` of a file already uploaded, or by `ingest`).
+    pub imports_created: u64,
+    /// Imports applied and committed.
+    pub imports_completed: u64,
+    /// Imports that failed (and were rolled back).
+    pub imports_failed: u64,
+    /// Upload requests (`PUT` of an upload URL), whatever their outcome.
+    pub uploads: u64,
+    /// Uploads whose whole body arrived.
+    pub uploads_completed: u64,
+    /// Upload requests that carried an `Authorization` header (should stay 0: the upload URL
+    /// is presigned, and the API token must not go to its host).
+    pub uploads_with_authorization: u64,
+    /// Bytes of upload bodies received whole.
+    pub bytes_uploaded: u64,
     /// Dump bytes written to download responses.
     pub bytes_served: u64,
     /// Faults injected, by name (`http_503`, `http_429`, `invalid_json`, `reset_connection`,
-    /// `truncated_download`, `expired_url`).
+    /// `truncated_download`, `expired_url`, `failed_upload`, `wrong_upload_etag`).
     pub faults_injected: BTreeMap<String, u64>,
 }
 

@@ -36,4 +36,4 @@ pub mod testing;
 
 pub use compression::{Compression, Encoder};
 pub use pipeline::{target_dir, Destination, Target};
-pub use s3::{Bucket, S3Settings, S3Url};
+pub use s3::{settle_uploads, Bucket, S3Settings, S3Url};

@@ -12,8 +12,7 @@ use crate::compression::{Compression, Encoder};
 use crate::s3::{Bucket, ObjectWriter};
 use bytes::Bytes;
 use d1_export_transport::{
-    parent_dir, Digest, Error, Feed, FeedConsumer, FeedMessage, HashingWriter, PartFile, Rewind,
-    Written,
+    parent_dir, Digest, Error, Feed, FeedConsumer, FeedMessage, PartFile, Rewind, Written,
 };
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -239,6 +238,37 @@ fn private(file: &File) -> io::Result<()> {
 #[cfg(not(unix))]
 fn private(_file: &File) -> io::Result<()> {
     Ok(())
+}
+
+/// A writer that hashes and counts exactly the bytes its inner writer accepted.
+struct HashingWriter<W> {
+    inner: W,
+    digest: Digest,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            digest: Digest::new(),
+        }
+    }
+
+    fn into_parts(self) -> (W, Digest) {
+        (self.inner, self.digest)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The state of the stream being written.

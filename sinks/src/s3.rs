@@ -420,8 +420,11 @@ impl Bucket {
         let store: Arc<dyn ObjectStore> = self.store.clone();
         let path = ObjectPath::from(key);
         let url = format!("s3://{}/{key}", self.name);
+        let open = OpenUpload::new();
         self.handle()?.spawn(async move {
-            let _ = done_tx.send(run_upload(store, path, rx, ready_tx).await);
+            let result = run_upload(store, path, rx, ready_tx).await;
+            drop(open);
+            let _ = done_tx.send(result);
         });
         match ready.blocking_recv() {
             Ok(Ok(())) => Ok(ObjectWriter {
@@ -433,6 +436,39 @@ impl Bucket {
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!("the upload to {url} did not start")),
         }
+    }
+}
+
+/// Multipart uploads started and not yet completed or aborted, in this process.
+static OPEN_UPLOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits (at most `limit`) until every multipart upload of this process is completed or
+/// aborted: for a program about to exit on a signal, so it leaves no orphaned parts. True if
+/// none is left.
+pub fn settle_uploads(limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while OPEN_UPLOADS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Counts an upload open while it lives.
+struct OpenUpload;
+
+impl OpenUpload {
+    fn new() -> Self {
+        OPEN_UPLOADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for OpenUpload {
+    fn drop(&mut self) {
+        OPEN_UPLOADS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

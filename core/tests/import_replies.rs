@@ -1,0 +1,435 @@
+//! Golden tests: every reply shape of the import endpoint (spec, Part 3) and of the upload
+//! URL, through the import machine's public API.
+
+use d1_export_core::{
+    AccountId, ApiBase, ApiToken, Config, DatabaseId, Error, Event, Import, ImportJob, Input,
+    Machine, Md5, Output, RequestId, SqlFile, Transient, TransportFailure,
+};
+use std::time::{Duration, Instant};
+
+const MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
+const SIZE: u64 = 43;
+const UPLOAD_URL: &str = "https://r2.test/upload/f.sql?X-Amz-Signature=secret";
+
+fn import(now: Instant) -> Import {
+    let config = Config::new(
+        ApiBase::new("https://api.test/client/v4").unwrap(),
+        ApiToken::new("tok").unwrap(),
+    );
+    let job = ImportJob {
+        account: AccountId::new("0123456789abcdef0123456789abcdef").unwrap(),
+        database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd").unwrap(),
+        file: SqlFile {
+            md5: Md5::from_hex(MD5).unwrap(),
+            size: SIZE,
+        },
+    };
+    Import::new(config, job, now).unwrap()
+}
+
+/// What the machine asked for next (events collected on the way; time runs on).
+enum Next {
+    Send(RequestId, serde_json::Value),
+    Upload(RequestId, http::Request<()>),
+    Done(Result<d1_export_core::ImportOutcome, Error>),
+}
+
+struct Run {
+    import: Import,
+    now: Instant,
+    events: Vec<Event>,
+}
+
+impl Run {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            import: import(now),
+            now,
+            events: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> Next {
+        loop {
+            match self.import.poll_output() {
+                Output::Event(e) => self.events.push(e),
+                Output::WaitUntil(at) => {
+                    self.now = at.max(self.now);
+                    self.import.handle_input(self.now, Input::Tick).unwrap();
+                }
+                Output::Send { id, request } => {
+                    assert!(request.headers().contains_key("authorization"));
+                    let body = serde_json::from_slice(request.body()).unwrap();
+                    return Next::Send(id, body);
+                }
+                Output::Upload { id, request } => return Next::Upload(id, request),
+                Output::Done(r) => return Next::Done(r),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    fn send(&mut self) -> (RequestId, serde_json::Value) {
+        match self.next() {
+            Next::Send(id, body) => (id, body),
+            Next::Upload(..) => panic!("an upload, not an API request"),
+            Next::Done(r) => panic!("done: {r:?}"),
+        }
+    }
+
+    fn upload(&mut self) -> RequestId {
+        match self.next() {
+            Next::Upload(id, _) => id,
+            Next::Send(_, body) => panic!("an API request {body}, not an upload"),
+            Next::Done(r) => panic!("done: {r:?}"),
+        }
+    }
+
+    fn done(&mut self) -> Result<d1_export_core::ImportOutcome, Error> {
+        match self.next() {
+            Next::Done(r) => r,
+            Next::Send(_, body) => panic!("another request: {body}"),
+            Next::Upload(..) => panic!("another upload"),
+        }
+    }
+
+    fn reply(&mut self, id: RequestId, status: u16, body: &str) {
+        let response = http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        self.import
+            .handle_input(self.now, Input::Reply { id, response })
+            .unwrap();
+    }
+
+    fn upload_reply(&mut self, id: RequestId, status: u16, etag: Option<&str>) {
+        self.import
+            .handle_input(self.now, Input::UploadProgress { id, sent: SIZE })
+            .unwrap();
+        let mut r = http::Response::builder().status(status);
+        if let Some(e) = etag {
+            r = r.header("etag", e);
+        }
+        let response = r.body(Vec::new()).unwrap();
+        self.import
+            .handle_input(self.now, Input::Reply { id, response })
+            .unwrap();
+    }
+}
+
+const INIT_UPLOAD: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"upload_url":"https://r2.test/upload/f.sql?X-Amz-Signature=secret","filename":"f.sql"}}"#;
+const ACTIVE: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"success":true,"type":"import","at_bookmark":"b-1","status":"active","messages":["Importing f.sql"]}}"#;
+const COMPLETE: &str = r#"{"success":true,"errors":[],"messages":[],"result":{"success":true,"type":"import","at_bookmark":"b-1","status":"complete","messages":["Import complete"],"result":{"final_bookmark":"b-2","num_queries":1752,"meta":{"duration":69.5,"changes":1750,"rows_read":3,"rows_written":1750,"size_after":258048,"served_by":"x","last_row_id":1,"changed_db":true},"x_new":1}}}"#;
+
+/// init → upload → ingest → poll → complete, with the outcome as the service said it.
+fn uploaded_until_polling(run: &mut Run) {
+    let (id, body) = run.send();
+    assert_eq!(body, serde_json::json!({"action": "init", "etag": MD5}));
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    run.upload_reply(id, 200, Some(&format!("\"{MD5}\"")));
+    let (id, body) = run.send();
+    assert_eq!(
+        body,
+        serde_json::json!({"action": "ingest", "etag": MD5, "filename": "f.sql"})
+    );
+    run.reply(id, 200, ACTIVE);
+}
+
+#[test]
+fn the_whole_protocol_in_order() {
+    let mut run = Run::new();
+    uploaded_until_polling(&mut run);
+    let (id, body) = run.send();
+    assert_eq!(
+        body,
+        serde_json::json!({"action": "poll", "current_bookmark": "b-1"})
+    );
+    run.reply(id, 200, COMPLETE);
+    let outcome = run.done().unwrap();
+    assert_eq!(outcome.num_queries, 1752);
+    assert_eq!(outcome.rows_written, 1750);
+    assert_eq!(outcome.rows_read, 3);
+    assert_eq!(outcome.size_after, Some(258_048));
+    assert_eq!(outcome.at_bookmark.as_deref(), Some("b-1"));
+    assert_eq!(outcome.final_bookmark.as_deref(), Some("b-2"));
+    assert_eq!(outcome.duration, Some(Duration::from_secs_f64(0.0695)));
+    assert!(outcome.uploaded);
+    let logs: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log(l) => Some(l.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs, ["Importing f.sql", "Import complete"]);
+    assert!(run.events.contains(&Event::UploadStarted { bytes: SIZE }));
+    assert!(run.events.contains(&Event::UploadVerified));
+    assert!(run.events.contains(&Event::ImportStarted {
+        bookmark: "b-1".into()
+    }));
+    assert!(matches!(run.events.last(), Some(Event::ImportCompleted(_))));
+}
+
+#[test]
+fn the_upload_goes_to_the_url_with_its_length_and_no_token() {
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    match run.next() {
+        Next::Upload(_, request) => {
+            assert_eq!(request.method(), http::Method::PUT);
+            assert_eq!(request.uri().to_string(), UPLOAD_URL);
+            assert_eq!(request.headers()["content-length"], "43");
+            assert!(!request.headers().contains_key("authorization"));
+        }
+        _ => panic!("no upload"),
+    }
+}
+
+#[test]
+fn an_ingest_reply_that_is_complete_ends_the_import() {
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    run.upload_reply(id, 200, Some(MD5));
+    let (id, _) = run.send();
+    run.reply(id, 200, COMPLETE);
+    assert_eq!(run.done().unwrap().num_queries, 1752);
+}
+
+#[test]
+fn an_init_with_the_polling_shape_skips_the_upload() {
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, ACTIVE);
+    let (id, body) = run.send();
+    assert_eq!(body["action"], "poll");
+    run.reply(id, 200, COMPLETE);
+    let outcome = run.done().unwrap();
+    assert!(!outcome.uploaded);
+    assert!(run.events.contains(&Event::UploadSkipped));
+}
+
+#[test]
+fn an_upload_without_the_md5_as_etag_is_sent_again() {
+    for bad in [
+        None,
+        Some("\"ffffffffffffffffffffffffffffffff\""),
+        Some("\"\""),
+    ] {
+        let mut run = Run::new();
+        let (id, _) = run.send();
+        run.reply(id, 200, INIT_UPLOAD);
+        let id = run.upload();
+        run.upload_reply(id, 200, bad);
+        let again = run.upload();
+        assert!(
+            run.events.iter().any(|e| matches!(
+                e,
+                Event::RetryScheduled {
+                    reason: Transient::UploadUnverified { .. },
+                    ..
+                }
+            )),
+            "{bad:?}"
+        );
+        // Quotes stripped, case ignored.
+        run.upload_reply(again, 200, Some(&format!("\"{}\"", MD5.to_uppercase())));
+        let (_, body) = run.send();
+        assert_eq!(body["action"], "ingest", "{bad:?}");
+    }
+}
+
+#[test]
+fn upload_statuses_retry_refresh_or_fail() {
+    // 503 and a broken connection: the upload again.
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    run.upload_reply(id, 503, None);
+    let id = run.upload();
+    run.import
+        .handle_input(
+            run.now,
+            Input::Failed {
+                id,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    let id = run.upload();
+    run.upload_reply(id, 200, Some(MD5));
+    assert_eq!(run.send().1["action"], "ingest");
+    // 403: the URL expired; a fresh one from another init.
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    run.upload_reply(id, 403, None);
+    assert_eq!(run.send().1["action"], "init");
+    // 400: refused for good, an upload error.
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    run.upload_reply(id, 400, None);
+    let err = run.done().unwrap_err();
+    assert_eq!(err, Error::UploadRefused { status: 400 });
+    assert!(err.is_upload());
+}
+
+#[test]
+fn uploads_that_keep_failing_end_as_an_upload_error() {
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    loop {
+        match run.next() {
+            Next::Upload(id, _) => run.upload_reply(id, 200, Some("\"0\"")),
+            Next::Done(r) => {
+                let err = r.unwrap_err();
+                assert!(err.is_upload(), "{err}");
+                assert!(matches!(err, Error::GaveUp { attempts: 8, .. }), "{err}");
+                break;
+            }
+            Next::Send(..) => panic!("an ingest without a verified upload"),
+        }
+    }
+}
+
+#[test]
+fn three_failure_layers_with_the_statement_named() {
+    let cases = [
+        (
+            r#"{"success":true,"result":{"success":true,"type":"import","at_bookmark":"b-1","status":"error","errors":["statement 3 (line 7): no such table: main.b"],"messages":[]}}"#,
+            Some(3),
+            "no such table: main.b",
+        ),
+        (
+            r#"{"success":true,"result":{"type":"import","status":"error","error":"Statement 12 failed: UNIQUE constraint failed: t.id"}}"#,
+            Some(12),
+            "UNIQUE constraint",
+        ),
+        (
+            r#"{"success":true,"result":{"success":false,"error":"Import failed: internal"}}"#,
+            None,
+            "Import failed: internal",
+        ),
+        (
+            r#"{"success":true,"result":{"status":"error","errors":[{"code":7500,"message":"disk full"}]}}"#,
+            None,
+            "disk full",
+        ),
+    ];
+    for (body, statement, text) in cases {
+        let mut run = Run::new();
+        uploaded_until_polling(&mut run);
+        let (id, _) = run.send();
+        run.reply(id, 200, body);
+        match run.done() {
+            Err(Error::ImportFailed {
+                message,
+                statement: s,
+            }) => {
+                assert_eq!(s, statement, "{body}");
+                assert!(message.contains(text), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The envelope layer: the service's code and message.
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(
+        id,
+        409,
+        r#"{"success":false,"errors":[{"code":7500,"message":"Currently processing a long-running import."}]}"#,
+    );
+    match run.done() {
+        Err(Error::Api(api)) => {
+            assert_eq!(api.code(), Some(7500));
+            assert_eq!(api.hint, Some(d1_export_core::Hint::ImportAlreadyRunning));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn proxies_and_limits_are_retried_without_a_second_import() {
+    let mut run = Run::new();
+    uploaded_until_polling(&mut run);
+    for (status, body) in [
+        (
+            503,
+            "<html><title>503 Service Temporarily Unavailable</title></html>",
+        ),
+        (429, "{}"),
+        (200, r#"{"success":true,"result":{"at_boo"#),
+    ] {
+        let (id, sent) = run.send();
+        assert_eq!(
+            sent,
+            serde_json::json!({"action": "poll", "current_bookmark": "b-1"})
+        );
+        run.reply(id, status, body);
+    }
+    let (id, sent) = run.send();
+    assert_eq!(sent["action"], "poll");
+    run.reply(id, 200, COMPLETE);
+    assert!(run.done().is_ok());
+}
+
+#[test]
+fn a_changed_bookmark_or_a_url_elsewhere_is_refused() {
+    let mut run = Run::new();
+    uploaded_until_polling(&mut run);
+    let (id, _) = run.send();
+    run.reply(id, 200, &ACTIVE.replace("b-1", "b-9"));
+    assert!(matches!(
+        run.done(),
+        Err(Error::Protocol(
+            d1_export_core::ProtocolError::BookmarkChanged
+        ))
+    ));
+    // A plain-http upload URL to another host is not followed (retried, then given up).
+    let mut run = Run::new();
+    for _ in 0..8 {
+        let (id, body) = run.send();
+        assert_eq!(body["action"], "init");
+        run.reply(
+            id,
+            200,
+            &INIT_UPLOAD.replace("https://r2.test", "http://evil.example"),
+        );
+    }
+    assert!(matches!(run.done(), Err(Error::GaveUp { .. })));
+}
+
+#[test]
+fn upload_progress_is_coalesced_and_bounded() {
+    let mut run = Run::new();
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    for sent in 0..=SIZE {
+        run.import
+            .handle_input(run.now, Input::UploadProgress { id, sent })
+            .unwrap();
+    }
+    assert!(run
+        .import
+        .handle_input(run.now, Input::UploadProgress { id, sent: SIZE + 1 })
+        .is_err());
+    let queued: Vec<Event> = std::iter::from_fn(|| run.import.poll_event()).collect();
+    let progress = queued
+        .iter()
+        .filter(|e| matches!(e, Event::UploadProgress { .. }))
+        .count();
+    assert!(progress <= 2, "{progress} progress events for 43 bytes");
+}
