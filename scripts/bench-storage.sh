@@ -94,6 +94,7 @@ run_one() {
         zst) ZST_BYTES=$(stat -c %s "$OUT/db.sql.zst") ;;
     esac
     rm -f "$OUT"/db.sql*
+    find "$WORK/emu" -type f -name '*.sql' -delete 2>/dev/null || true   # the emulator's served dumps
     curl -s -X DELETE -H "$AUTH" "$S3/bench/db.sql" >/dev/null || true
     curl -s -X DELETE -H "$AUTH" "$S3/bench/db.sql.zst" >/dev/null || true
     printf '   %-6s run: %6.2f s, peak RSS %6.1f MiB\n' "$kind" "$wall" "$(echo "$rss / 1024" | bc -l)"

@@ -505,3 +505,79 @@ fn a_local_fleet_with_compression_keeps_the_fixed_names_without_keep() {
         check_manifest(&m, &bytes, &env.dump(&uuid), "gzip");
     }
 }
+
+#[test]
+fn restore_ready_outputs_are_compressed_and_uploaded_too() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("ready");
+    let env = start(128 * 1024, 1, Faults::default());
+    let dump = env.dump(DB);
+    let out = env.dir.path().join("ready");
+    std::fs::create_dir_all(&out).unwrap();
+    // --verify into a compressed local file.
+    let path = out.join("v.sql.zst");
+    let mut c = env.cmd(None);
+    c.arg(DB)
+        .arg("-o")
+        .arg(&path)
+        .args(["--verify", "--driver", "blocking"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::read(&path).unwrap();
+    assert!(unzstd(&file) == dump);
+    let m = manifest(&std::fs::read(format!("{}.manifest.json", path.display())).unwrap());
+    check_manifest(&m, &file, &dump, "zstd");
+    assert_eq!(m["verified"]["integrity_check"], "ok", "{m}");
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["v.sql.zst", "v.sql.zst.manifest.json"],
+        "no staging or scratch files"
+    );
+
+    // --format sqlite, gzipped, into a bucket.
+    let mut c = env.cmd(Some(&moto.endpoint()));
+    c.arg(DB).args([
+        "-o",
+        "s3://ready/db.sqlite.gz",
+        "--format",
+        "sqlite",
+        "--driver",
+        "async",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let object = moto.get("ready", "db.sqlite.gz").expect("the object");
+    let sqlite = gunzip(&object);
+    let m = manifest(
+        &moto
+            .get("ready", "db.sqlite.gz.manifest.json")
+            .expect("manifest"),
+    );
+    check_manifest(&m, &object, &sqlite, "gzip");
+    let restored = out.join("restored.sqlite");
+    std::fs::write(&restored, &sqlite).unwrap();
+    let db = rusqlite::Connection::open(&restored).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let tables = m["verified"]["tables"]
+        .as_object()
+        .expect("verified tables")
+        .clone();
+    assert!(!tables.is_empty());
+    for (table, rows) in tables {
+        let n: u64 = db
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(serde_json::Value::from(n), rows, "{table}");
+    }
+    assert!(moto.incomplete_uploads("ready").is_empty());
+}

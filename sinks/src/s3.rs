@@ -429,8 +429,9 @@ impl Bucket {
         match ready.blocking_recv() {
             Ok(Ok(())) => Ok(ObjectWriter {
                 tx: Some(tx),
-                buf: BytesMut::new(),
+                buf: BytesMut::with_capacity(HANDOFF),
                 done,
+                ended: false,
                 url,
             }),
             Ok(Err(e)) => Err(e),
@@ -620,6 +621,8 @@ pub(crate) struct ObjectWriter {
     tx: Option<mpsc::Sender<UploadMessage>>,
     buf: BytesMut,
     done: std::sync::mpsc::Receiver<Result<(), String>>,
+    /// The uploader already ended (its result was taken).
+    ended: bool,
     url: String,
 }
 
@@ -632,6 +635,7 @@ impl ObjectWriter {
     /// Why the uploader stopped (waits for it to end).
     fn failure(&mut self) -> String {
         self.tx = None;
+        self.ended = true;
         match self.done.recv() {
             Ok(Err(e)) => e,
             Ok(Ok(())) => "the upload ended early".to_owned(),
@@ -653,8 +657,10 @@ impl ObjectWriter {
 
     fn hand_off(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            let piece = self.buf.split().freeze();
-            self.send(UploadMessage::Data(piece))?;
+            // A fresh buffer each time: a split-off piece would keep its whole (possibly
+            // doubled) allocation alive while its part uploads.
+            let piece = std::mem::replace(&mut self.buf, BytesMut::with_capacity(HANDOFF));
+            self.send(UploadMessage::Data(piece.freeze()))?;
         }
         Ok(())
     }
@@ -681,6 +687,10 @@ impl ObjectWriter {
     /// Aborts the upload and waits until the parts are removed.
     pub(crate) fn abort(mut self) -> Result<(), String> {
         self.tx = None;
+        if self.ended {
+            // The uploader already ended on its own failure, aborting (its error said so).
+            return Ok(());
+        }
         match self.done.recv() {
             Ok(Err(e)) if e == "the upload was aborted" => Ok(()),
             Ok(Err(e)) => Err(e),
@@ -701,11 +711,14 @@ impl Drop for ObjectWriter {
 
 impl Write for ObjectWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
+        // Fill up to the hand-off size exactly, so the buffer never reallocates.
+        let room = HANDOFF - self.buf.len();
+        let take = data.len().min(room);
+        self.buf.extend_from_slice(&data[..take]);
         if self.buf.len() >= HANDOFF {
             self.hand_off()?;
         }
-        Ok(data.len())
+        Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
