@@ -572,7 +572,7 @@ fn restore_ready_outputs_are_compressed_and_uploaded_too() {
         .clone();
     assert!(!tables.is_empty());
     for (table, rows) in tables {
-        let n: u64 = db
+        let n: i64 = db
             .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
                 r.get(0)
             })

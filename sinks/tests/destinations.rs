@@ -27,6 +27,17 @@ fn dump(n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// An error and every source below it, as a user sees it.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text = format!("{text}: {s}");
+        next = s.source();
+    }
+    text
+}
+
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -116,7 +127,7 @@ fn a_dropped_or_mismatched_local_output_leaves_the_old_file_alone() {
     feed_all(&mut feed, &data, 1000);
     let mut wrong = Digest::new();
     wrong.update(&dump(10_000, 5)[..data.len()]);
-    let e = feed.commit_blocking(&wrong).unwrap_err().to_string();
+    let e = chain(&feed.commit_blocking(&wrong).unwrap_err());
     assert!(e.contains("verified"), "{e}");
     drop(feed);
     assert_eq!(names(dir.path()), ["db.sql.zst"]);
@@ -254,11 +265,10 @@ fn failed_part_uploads_are_retried_or_abort_the_upload() {
             break;
         }
     }
-    let e = match failed {
+    let e = chain(&match failed {
         Some(e) => e,
         None => feed.commit_blocking(&digest).unwrap_err(),
-    }
-    .to_string();
+    });
     assert!(e.contains("part") && e.contains("aborted"), "{e}");
     drop(feed);
     assert!(!moto.keys("backups").contains(&"broken.sql".to_owned()));
@@ -278,7 +288,7 @@ fn a_missing_bucket_fails_at_open() {
         },
         compression: Compression::None,
     };
-    let e = destination.open().unwrap_err().to_string();
+    let e = chain(&destination.open().unwrap_err());
     assert!(e.contains("s3://backups/x.sql"), "{e}");
     assert!(!e.contains("testing-secret-key"), "{e}");
 }

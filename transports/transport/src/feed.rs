@@ -314,13 +314,24 @@ impl Drop for Feed {
 mod tests {
     use super::*;
 
+    /// The error and its sources, as a user sees them.
+    fn chain(e: &Error) -> String {
+        let mut text = e.to_string();
+        let mut next = std::error::Error::source(e);
+        while let Some(s) = next {
+            text = format!("{text}: {s}");
+            next = s.source();
+        }
+        text
+    }
+
     #[test]
     fn places_appends_and_restarts_only_from_zero() {
         let (mut feed, mut consumer) = Feed::channel(4, Rewind::ToStart, "out.sql.zst");
         feed.send_blocking(Bytes::from_static(b"abcd")).unwrap();
         assert_eq!(feed.place(4).unwrap(), Placement::Append);
         assert_eq!(feed.place(0).unwrap(), Placement::Truncate(0));
-        let cut = feed.place(2).unwrap_err().to_string();
+        let cut = chain(&feed.place(2).unwrap_err());
         assert!(
             cut.contains("byte 2") && cut.contains("out.sql.zst"),
             "{cut}"
@@ -339,11 +350,7 @@ mod tests {
         let (mut stream, stream_consumer) = Feed::channel(1, Rewind::Never, "-");
         assert_eq!(stream.place(0).unwrap(), Placement::Append);
         stream.sent = 3;
-        assert!(stream
-            .place(0)
-            .unwrap_err()
-            .to_string()
-            .contains("cannot be rewound"));
+        assert!(chain(&stream.place(0).unwrap_err()).contains("cannot be rewound"));
         drop(stream_consumer);
         drop(consumer);
     }
@@ -357,10 +364,7 @@ mod tests {
         });
         worker.join().unwrap();
         let e = feed.send_blocking(Bytes::from_static(b"x")).unwrap_err();
-        assert!(
-            e.to_string().contains("the bucket refused the upload"),
-            "{e}"
-        );
+        assert!(chain(&e).contains("the bucket refused the upload"), "{e}");
         let mut digest = Digest::new();
         digest.update(b"y");
         assert!(
