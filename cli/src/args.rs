@@ -107,6 +107,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = DriverArg::Async)]
     pub driver: DriverArg,
 
+    /// Compress what is written: `none`, `gzip` or `zstd` (default: by the output's
+    /// extension, `.gz` or `.zst`), streaming while downloading.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub compress: Option<CompressArg>,
+
     /// Do not write `<FILE>.manifest.json` beside the dump.
     #[arg(long)]
     pub no_manifest: bool,
@@ -126,9 +131,14 @@ pub struct Args {
     )]
     pub all: bool,
 
-    /// The directory for --all (created if missing).
+    /// The directory for --all (created if missing), or `s3://bucket/prefix/`.
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, requires = "all", help_heading = "Fleet")]
     pub output_dir: Option<PathBuf>,
+
+    /// With --all: name each backup `<name>-<uuid>-<UTC timestamp>.sql[.gz|.zst]` and keep
+    /// only the newest N of each database (older ones of that pattern are removed).
+    #[arg(long, value_name = "N", requires = "all", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Fleet")]
+    pub keep: Option<u32>,
 
     /// Exports running at once with --all.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Fleet")]
@@ -230,6 +240,17 @@ pub enum CompatibilityArg {
     /// Like `sqlite3 .dump`, virtual tables included.
     #[value(name = "sqlite3_cli_only")]
     Sqlite3CliOnly,
+}
+
+/// `--compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// Plain SQL.
+    None,
+    /// gzip.
+    Gzip,
+    /// Zstandard.
+    Zstd,
 }
 
 impl DriverArg {

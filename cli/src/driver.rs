@@ -69,6 +69,20 @@ impl Driver {
         }
     }
 
+    /// Runs one export into a feed (a compressing or uploading destination) and commits it.
+    pub fn export_to_feed(
+        &self,
+        job: &Job,
+        feed: d1_export_transport::Feed,
+        on_event: impl FnMut(&Event) + Send,
+    ) -> Result<ExportOutcome, Error> {
+        let cancel = CancelToken::new();
+        match self {
+            Self::Blocking(c) => c.export_to_feed(job, feed, &cancel, on_event),
+            Self::Async(c, rt) => rt.block_on(c.export_to_feed(job, feed, &cancel, on_event)),
+        }
+    }
+
     /// Runs one export into `destination`.
     pub fn export(
         &self,

@@ -2,15 +2,22 @@
 //! each dump, a summary at the end (and as JSON with `--json`).
 
 use crate::args::Args;
+use crate::destination::{compression, Place};
 use crate::driver::Driver;
 use crate::exit::{Code, Failure};
 use crate::manifest::{Facts, Manifest};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, DumpOptions, Event, RateBudget};
-use d1_export_transport::{DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions};
+use d1_export_sinks::retention;
+use d1_export_sinks::Compression;
+use d1_export_transport::{
+    dump_file_name, DatabaseReport, DatabaseStatus, Error, Feed, FleetHooks, FleetOptions,
+};
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// Parses `--rate-limit N/SECS` (e.g. `1200/300`).
@@ -37,9 +44,46 @@ struct Hooks<'a> {
     args: &'a Args,
     options: &'a DumpOptions,
     finished: AtomicUsize,
+    place: &'a Place,
+    compression: Compression,
+    keep: Option<usize>,
+    /// The name each database's dump got this run (timestamped with `--keep`).
+    names: Mutex<HashMap<PathBuf, String>>,
 }
 
 impl Hooks<'_> {
+    /// `<name>-<uuid>.sql[.gz|.zst]`, the name without `--keep`.
+    fn fixed_name(&self, database: &DatabaseInfo) -> String {
+        format!(
+            "{}{}",
+            dump_file_name(database),
+            self.compression.extension()
+        )
+    }
+
+    /// The name the dump for `path` got (the fixed name when no feed was opened).
+    fn name_of(&self, path: &Path, database: &DatabaseInfo) -> String {
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| self.fixed_name(database))
+    }
+
+    /// The bookmark in a manifest, if it was taken with the same dump options.
+    fn bookmark_in(&self, manifest: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+        if value.get("dump_options")
+            != serde_json::to_value(crate::manifest::ManifestOptions::from(self.options))
+                .ok()
+                .as_ref()
+        {
+            return None;
+        }
+        value.get("bookmark")?.as_str().map(str::to_owned)
+    }
+
     fn say(&self, line: &str) {
         if !self.args.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{}", crate::text::clean(line));
@@ -66,19 +110,39 @@ impl FleetHooks for Hooks<'_> {
         }
     }
 
-    fn previous_bookmark(&self, _database: &DatabaseInfo, path: &Path) -> Option<String> {
-        let text = std::fs::read(Manifest::path_for(path)).ok()?;
-        let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
-        // Only a complete dump still in place counts as the previous export.
-        if !path.is_file()
-            || value.get("dump_options")
-                != serde_json::to_value(crate::manifest::ManifestOptions::from(self.options))
-                    .ok()
-                    .as_ref()
-        {
+    fn previous_bookmark(&self, database: &DatabaseInfo, _path: &Path) -> Option<String> {
+        let store = self.place.store();
+        // The newest backup with --keep; the one fixed name without. Only a complete dump
+        // still in place counts (its manifest is written after it).
+        let name = match self.keep {
+            Some(_) => store.backups(&database.uuid).ok()?.into_iter().next()?.file,
+            None => self.fixed_name(database),
+        };
+        if let Place::Dir(dir) = self.place {
+            if !dir.join(&name).is_file() {
+                return None;
+            }
+        }
+        let manifest = store.read_small(&retention::manifest_name(&name)).ok()??;
+        self.bookmark_in(&manifest)
+    }
+
+    fn open_feed(&self, path: &Path) -> Option<Result<Feed, Error>> {
+        if self.keep.is_none() && !self.place.needs_sink(self.compression) {
             return None;
         }
-        value.get("bookmark")?.as_str().map(str::to_owned)
+        // The fleet names the file `<name>-<uuid>.sql`; the stem is the name and uuid.
+        let file = path.file_name()?.to_string_lossy().into_owned();
+        let stem = file.strip_suffix(".sql").unwrap_or(&file);
+        let name = match self.keep {
+            Some(_) => retention::backup_name(stem, SystemTime::now(), self.compression),
+            None => format!("{stem}.sql{}", self.compression.extension()),
+        };
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_owned(), name.clone());
+        Some(self.place.start(&name, self.compression))
     }
 
     fn on_done(&self, report: &DatabaseReport) {
@@ -95,14 +159,24 @@ impl FleetHooks for Hooks<'_> {
                     started: report.started,
                     finished: SystemTime::now(),
                     driver: self.args.driver.name(),
+                    compression: self.compression,
                 });
-                if let Err(e) = manifest.write(&Manifest::path_for(&report.path)) {
+                let name = self.name_of(&report.path, db);
+                if let Err(e) = self.place.manifest_at(&name).write(&manifest) {
                     format!("[{n}] {}: exported, but the manifest failed: {e}", db.name)
                 } else {
+                    let pruned = match self.keep {
+                        Some(keep) => match self.place.store().prune(&db.uuid, keep, &name) {
+                            Ok(removed) if removed.is_empty() => String::new(),
+                            Ok(removed) => format!(", {} older removed", removed.len()),
+                            Err(e) => format!(", removing older backups failed: {e}"),
+                        },
+                        None => String::new(),
+                    };
                     format!(
-                        "[{n}] ok      {} ({} bytes, {:.1}s)",
-                        report.path.display(),
-                        outcome.bytes,
+                        "[{n}] ok      {} ({} bytes, {:.1}s{pruned})",
+                        manifest.output,
+                        manifest.bytes,
                         report.elapsed.as_secs_f64()
                     )
                 }
@@ -137,6 +211,7 @@ fn write_restore_ready_manifest(
         started: r.started,
         finished: SystemTime::now(),
         driver: args.driver.name(),
+        compression: Compression::None,
     });
     manifest.verified = Some(done.verified);
     manifest.restore_ready = Some(done.made);
@@ -162,12 +237,15 @@ pub fn run(
         .output_dir
         .as_deref()
         .ok_or_else(|| Failure::usage("--all needs --output-dir"))?;
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Failure::new(
-            Code::Download,
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })?;
+    let place = Place::plan(dir)?;
+    let compression = compression(args.compress, ".sql");
+    if crate::restore_ready::Wanted::from_args(args)?.is_some() && place.needs_sink(compression) {
+        return Err(Failure::usage(
+            "--all with --verify, --format sqlite or --importable writes plain files to a local \
+             --output-dir; drop --compress or the s3:// directory, or run those databases one by one",
+        ));
+    }
+    let dir = &place.fleet_dir();
     let fleet = FleetOptions {
         budget,
         dump: options.clone(),
@@ -181,8 +259,11 @@ pub fn run(
     let hooks = Hooks {
         args,
         options: &options,
-
         finished: AtomicUsize::new(0),
+        place: &place,
+        compression,
+        keep: args.keep.map(|k| k as usize),
+        names: Mutex::new(HashMap::new()),
     };
     let reports = driver
         .export_all(account, dir, &fleet, &hooks)
@@ -219,8 +300,12 @@ pub fn run(
             }
             (DatabaseStatus::Exported(o), None) => {
                 ok += 1;
-                bytes += o.bytes;
-                ("ok", Some(o.bytes), None)
+                let size = o.written.as_ref().map_or(o.bytes, |w| w.bytes);
+                if let Some(w) = &o.written {
+                    file.clone_from(&w.location);
+                }
+                bytes += size;
+                ("ok", Some(size), None)
             }
             (DatabaseStatus::Skipped { .. }, None) => {
                 skipped += 1;

@@ -2,6 +2,7 @@
 
 mod args;
 mod demo;
+mod destination;
 mod driver;
 mod exit;
 mod fit;
@@ -19,7 +20,8 @@ use d1_export_core::{
     AccountId, ApiBase, ApiToken, Compatibility, Contents, DatabaseId, DumpOptions, Job,
 };
 use d1_export_transport::{CancelToken, ClientConfig, ENV_TOKEN};
-use driver::{Destination, Driver};
+use destination::Output;
+use driver::Driver;
 use exit::{Code, Failure};
 use manifest::{Facts, Manifest};
 use report::{Reporter, Style};
@@ -107,11 +109,17 @@ fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
         return fleet::run(args, &driver, &account, options);
     }
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
-    // The output directory must be writable before any request (a name lookup included).
+    // The output directory must be writable before any request (a name lookup included);
+    // object storage settings are checked then too.
+    if let Some(output) = args.output.as_deref() {
+        if destination::is_object_storage(output) {
+            Output::plan(output, args.compress)?;
+        }
+    }
     if let Some(output) = args
         .output
         .as_deref()
-        .filter(|o| *o != Path::new("-") && !o.is_dir())
+        .filter(|o| *o != Path::new("-") && !o.is_dir() && !destination::is_object_storage(o))
     {
         d1_export_transport::check_destination(output).map_err(|e| {
             let e = d1_export_transport::Error::sink(
@@ -229,18 +237,14 @@ fn export(
     driver: &Driver,
     plan: &Plan,
 ) -> Result<Manifest, Failure> {
-    let to_stdout = plan.output == Path::new("-");
+    let output = Output::plan(&plan.output, args.compress)?;
+    let to_stdout = output.is_stdout();
     if to_stdout && args.json {
         return Err(Failure::usage(
             "--json and --output - both want stdout; pick one",
         ));
     }
-    let destination = if to_stdout {
-        Destination::Stdout
-    } else {
-        Destination::File(&plan.output)
-    };
-    if let Destination::File(p) = destination {
+    if let Some(p) = output.local_file() {
         if p.is_dir() {
             return Err(Failure::usage(format!(
                 "--output {} is a directory",
@@ -261,16 +265,18 @@ fn export(
     ));
     let (outcome, options, restore_ready) = match restore_ready::Wanted::from_args(args)? {
         Some(wanted) => {
-            let done = restore_ready::export(wanted, reporter, driver, &plan.job, &plan.output)?;
-            (
-                done.outcome,
-                done.job.options,
-                Some((done.verified, done.made)),
-            )
+            // Made locally (verified, converted), then written to the destination in one
+            // streaming pass (compressed, uploaded).
+            let staging = output.staging(&plan.output);
+            let done = restore_ready::export(wanted, reporter, driver, &plan.job, staging.path())?;
+            let outcome = output
+                .deliver(&staging, done.outcome)
+                .map_err(|e| Failure::from_error(&e))?;
+            (outcome, done.job.options, Some((done.verified, done.made)))
         }
         None => (
-            driver
-                .export(&plan.job, destination, |e| reporter.event(e))
+            output
+                .export(driver, &plan.job, |e| reporter.event(e))
                 .map_err(|e| Failure::from_error(&e))?,
             plan.job.options.clone(),
             None,
@@ -286,28 +292,25 @@ fn export(
         started,
         finished,
         driver: args.driver.name(),
+        compression: output.compression(),
     });
     if let Some((verified, made)) = restore_ready {
         manifest.verified = Some(verified);
         manifest.restore_ready = Some(made);
     }
-    if !to_stdout && !args.no_manifest {
-        let path = Manifest::path_for(&plan.output);
-        manifest.write(&path).map_err(|e| {
+    if !args.no_manifest {
+        output.manifest_at().write(&manifest).map_err(|e| {
             Failure::new(
                 Code::Download,
-                format!(
-                    "the dump is complete, but the manifest {} could not be written: {e}",
-                    path.display()
-                ),
+                format!("the dump is complete, but its manifest could not be written: {e}"),
             )
         })?;
     }
     reporter.line(&format!(
         "done: {} ({} bytes, sha256 {}) bookmark {} in {:.1}s",
-        plan.output.display(),
-        outcome.bytes,
-        outcome.sha256,
+        manifest.output,
+        manifest.bytes,
+        manifest.sha256,
         text::clean(outcome.bookmark.as_deref().unwrap_or("-")),
         clock.elapsed().as_secs_f64()
     ));

@@ -21,10 +21,16 @@ pub struct Manifest {
     pub output: String,
     /// The dump options.
     pub dump_options: ManifestOptions,
-    /// Bytes of the dump.
+    /// Bytes of the file as written (compressed, if it is).
     pub bytes: u64,
-    /// SHA-256 of the dump, lower-case hex.
+    /// SHA-256 of the file as written, lower-case hex.
     pub sha256: String,
+    /// Bytes of the SQL inside (equal to `bytes` when uncompressed).
+    pub sql_bytes: u64,
+    /// SHA-256 of the SQL inside.
+    pub sql_sha256: String,
+    /// `none`, `gzip` or `zstd`.
+    pub compression: &'static str,
     /// RFC 3339 start time.
     pub started_at: String,
     /// RFC 3339 end time.
@@ -85,6 +91,8 @@ pub struct Facts<'a> {
     pub finished: SystemTime,
     /// The transport.
     pub driver: &'static str,
+    /// How the file is compressed.
+    pub compression: d1_export_sinks::Compression,
 }
 
 impl Manifest {
@@ -95,10 +103,25 @@ impl Manifest {
             database_name: f.database_name.map(str::to_owned),
             bookmark: f.outcome.bookmark.clone(),
             service_filename: f.outcome.filename.clone(),
-            output: f.output.display().to_string(),
             dump_options: f.options.into(),
-            bytes: f.outcome.bytes,
-            sha256: f.outcome.sha256.clone(),
+            output: f
+                .outcome
+                .written
+                .as_ref()
+                .map_or_else(|| f.output.display().to_string(), |w| w.location.clone()),
+            bytes: f
+                .outcome
+                .written
+                .as_ref()
+                .map_or(f.outcome.bytes, |w| w.bytes),
+            sha256: f
+                .outcome
+                .written
+                .as_ref()
+                .map_or_else(|| f.outcome.sha256.clone(), |w| w.sha256.clone()),
+            sql_bytes: f.outcome.bytes,
+            sql_sha256: f.outcome.sha256.clone(),
+            compression: f.compression.as_str(),
             started_at: humantime::format_rfc3339_millis(f.started).to_string(),
             finished_at: humantime::format_rfc3339_millis(f.finished).to_string(),
             duration_ms: f

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// The longest a cancelled run may take to end by itself.
 const GRACE: Duration = Duration::from_millis(900);
+/// The longest an object storage upload may then take to abort.
+const UPLOAD_GRACE: Duration = Duration::from_secs(10);
 
 /// Installs the handler; a signal cancels `cancel`.
 pub fn install(cancel: &CancelToken) {
@@ -22,6 +24,8 @@ pub fn install(cancel: &CancelToken) {
             .name("d1-export-grace".into())
             .spawn(|| {
                 std::thread::sleep(GRACE);
+                // An upload being aborted is let finish, so no parts are left stored.
+                d1_export_sinks::settle_uploads(UPLOAD_GRACE);
                 exit_now();
             });
     });

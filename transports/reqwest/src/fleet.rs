@@ -57,7 +57,12 @@ fn next_chunk<'a>(key: TaskKey, id: RequestId, mut response: reqwest::Response) 
     })
 }
 
-async fn create_sink(path: &Path) -> Result<FileSink, Error> {
+/// The hooks' feed for `path` (quick: it only starts the destination's thread), else the
+/// temporary file, created on the blocking pool.
+async fn create_sink(hooks: &impl FleetHooks, path: &Path) -> Result<FileSink, Error> {
+    if let Some(feed) = hooks.open_feed(path) {
+        return Ok(AsyncSink::file(Sink::feed(feed?)));
+    }
     let dest = path.to_owned();
     let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
         .await
@@ -67,6 +72,7 @@ async fn create_sink(path: &Path) -> Result<FileSink, Error> {
 
 /// Checks a verified sink against the core's outcome, then flushes, syncs and renames it.
 async fn persist(
+    hooks: &impl FleetHooks,
     sink: Option<FileSink>,
     path: PathBuf,
     outcome: Outcome,
@@ -74,7 +80,7 @@ async fn persist(
     let sink = match sink {
         Some(sink) => sink,
         // A file whose every byte was already there (or empty): no body was streamed.
-        None => create_sink(&path).await?,
+        None => create_sink(hooks, &path).await?,
     };
     sink.commit(outcome).await
 }
@@ -162,7 +168,7 @@ impl Client {
                     };
                     let placed = async {
                         if slot.sink.is_none() {
-                            slot.sink = Some(create_sink(&path).await?);
+                            slot.sink = Some(create_sink(hooks, &path).await?);
                         }
                         match slot.sink.as_mut() {
                             Some(s) => s.place(start_at).await,
@@ -181,7 +187,10 @@ impl Client {
                     // Synced and renamed beside the other requests, not in their way.
                     let sink = slots.remove(&key).and_then(|s| s.sink);
                     flight.push(Box::pin(async move {
-                        (key, Answer::Persisted(persist(sink, path, outcome).await))
+                        (
+                            key,
+                            Answer::Persisted(persist(hooks, sink, path, outcome).await),
+                        )
                     }));
                 }
                 FleetStep::Discard { key } => {

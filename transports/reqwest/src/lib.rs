@@ -236,6 +236,30 @@ impl Client {
         }
     }
 
+    /// Exports `job` into a [`Feed`](d1_export_transport::Feed) (a compressing or uploading
+    /// destination, see the `d1-export-sinks` crate) and commits it once the core verified the
+    /// dump whole; a download the core restarts from byte 0 restarts the feed. The feed is fed
+    /// from the blocking pool, never the runtime. The outcome's `written` describes the file as
+    /// the destination wrote it.
+    pub fn export_to_feed<F>(
+        &self,
+        job: &Job,
+        feed: d1_export_transport::Feed,
+        cancel: &CancelToken,
+        mut on_event: F,
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    where
+        F: FnMut(&Event) + Send,
+    {
+        let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
+        async move {
+            let export = this.config.export(&job)?;
+            let mut sink = AsyncSink::<tokio::io::Sink>::file(Sink::feed(feed));
+            let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
+            sink.commit(outcome).await
+        }
+    }
+
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
     /// core's retries.
     pub fn find_database(
@@ -507,7 +531,7 @@ struct Blocking {
     /// Removed when this is dropped before the commit (the sink may be on the pool then).
     guard: Option<PathBuf>,
     sink: Option<Sink<io::Sink>>,
-    running: Option<tokio::task::JoinHandle<Returned>>,
+    running: Option<tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>>,
     batch: Vec<bytes::Bytes>,
     batched: usize,
 }
@@ -565,13 +589,9 @@ impl<W: AsyncWrite + Unpin> AsyncSink<W> {
                     .sink
                     .take()
                     .ok_or_else(|| Error::Internal("the sink is gone".to_owned()))?;
-                let checked = tokio::task::spawn_blocking(move || {
-                    let checked = ExportOutcome::new(outcome, &sink.digest())?;
-                    sink.commit()?;
-                    Ok(checked)
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
+                let checked = tokio::task::spawn_blocking(move || sink.finish(outcome))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 if checked.is_ok() {
                     b.guard = None;
                 }
@@ -590,7 +610,6 @@ impl<W: AsyncWrite + Unpin> AsyncSink<W> {
 }
 
 /// What a blocking write gives back: the sink, and how the write went.
-type Returned = (Sink<io::Sink>, Result<(), Error>);
 
 impl Drop for Blocking {
     fn drop(&mut self) {

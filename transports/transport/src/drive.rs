@@ -18,6 +18,9 @@ pub struct ExportOutcome {
     pub bytes: u64,
     /// The SHA-256 of those bytes, lower-case hex.
     pub sha256: String,
+    /// The file as a [`Feed`](crate::Feed)'s destination wrote it (compressed, uploaded);
+    /// `None` when the driver wrote the sink itself (then it is the SQL above).
+    pub written: Option<crate::feed::Written>,
 }
 
 impl ExportOutcome {
@@ -35,6 +38,7 @@ impl ExportOutcome {
             bookmark: outcome.bookmark,
             bytes: outcome.bytes,
             sha256: digest.hex(),
+            written: None,
         })
     }
 }

@@ -160,6 +160,14 @@ pub trait FleetHooks {
         None
     }
 
+    /// Where the dump for `path` goes when not to that file: a [`Feed`](crate::Feed)
+    /// (compressed, uploaded, named by time). `None` (the default): the file at `path`. Keep
+    /// it quick: the async driver calls it on its runtime.
+    fn open_feed(&self, path: &Path) -> Option<Result<crate::Feed, Error>> {
+        let _ = path;
+        None
+    }
+
     /// One database is done (exported, skipped or failed).
     fn on_done(&self, report: &DatabaseReport) {
         let _ = report;

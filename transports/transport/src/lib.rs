@@ -42,6 +42,7 @@ mod config;
 mod digest;
 mod drive;
 mod error;
+mod feed;
 mod fleet;
 mod output;
 mod sink;
@@ -54,6 +55,7 @@ pub use config::{ClientConfig, JitterSeed, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOK
 pub use digest::{place, Digest, Placement};
 pub use drive::{strip_authorization, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
+pub use feed::{Feed, FeedConsumer, FeedMessage, Rewind, Written, ABORT_WAIT};
 pub use fleet::{
     check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
     FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
@@ -62,7 +64,7 @@ pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,
     PartFile,
 };
-pub use sink::{FileSink, Sink};
+pub use sink::{FeedSink, FileSink, Sink};
 /// The `tracing` target of every event the drivers emit (retries, pacing waits, pauses,
 /// restarts, milestones); see the crate docs.
 pub use trace::TARGET as TRACING_TARGET;

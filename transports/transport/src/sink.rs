@@ -4,7 +4,10 @@
 //! [`Sink::write`]; the async driver calls it on the blocking pool.
 
 use crate::digest::{place, Digest, Placement};
+use crate::drive::ExportOutcome;
 use crate::error::Error;
+use crate::feed::Feed;
+use crate::fleet::FleetHooks;
 use crate::output::PartFile;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -25,6 +28,16 @@ pub enum Sink<W> {
         /// What was written to it.
         digest: Digest,
     },
+    /// A destination beside the driver (compressing, uploading: see the `d1-export-sinks`
+    /// crate): appends, or starts over from byte 0; committed with the digest of the SQL.
+    Feed(FeedSink),
+}
+
+/// The feed of a [`Sink::Feed`] and the digest of the SQL sent into it.
+#[derive(Debug)]
+pub struct FeedSink {
+    feed: Feed,
+    digest: Digest,
 }
 
 /// The temporary file of a [`Sink::File`].
@@ -51,6 +64,25 @@ impl Sink<io::Sink> {
     }
 }
 
+impl Sink<io::Sink> {
+    /// A feed sink (blocking calls: use it off any async runtime's threads, e.g. on the
+    /// blocking pool).
+    pub fn feed(feed: Feed) -> Self {
+        Self::Feed(FeedSink {
+            feed,
+            digest: Digest::new(),
+        })
+    }
+
+    /// The sink a fleet's dump for `path` goes into: the hooks' feed, else the file.
+    pub fn for_fleet(hooks: &impl FleetHooks, path: &Path) -> Result<Self, Error> {
+        match hooks.open_feed(path) {
+            Some(feed) => feed.map(Self::feed),
+            None => Self::file(path),
+        }
+    }
+}
+
 impl<W: Write> Sink<W> {
     /// A stream sink.
     pub fn stream(writer: W) -> Self {
@@ -74,6 +106,7 @@ impl<W: Write> Sink<W> {
             Self::None => Digest::new(),
             Self::File(f) => f.digest.clone(),
             Self::Stream { digest, .. } => digest.clone(),
+            Self::Feed(f) => f.digest.clone(),
         }
     }
 
@@ -91,6 +124,13 @@ impl<W: Write> Sink<W> {
             Self::Stream { digest, .. } => place(digest.bytes(), start_at, false)
                 .map(drop)
                 .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
+            Self::Feed(f) => match f.feed.place(start_at)? {
+                Placement::Append => Ok(()),
+                Placement::Truncate(_) => {
+                    f.digest.reset();
+                    f.feed.restart_blocking()
+                }
+            },
         }
     }
 
@@ -112,7 +152,24 @@ impl<W: Write> Sink<W> {
                 digest.update(bytes);
                 Ok(())
             }
+            Self::Feed(f) => {
+                f.feed.send_blocking(bytes::Bytes::copy_from_slice(bytes))?;
+                f.digest.update(bytes);
+                Ok(())
+            }
         }
+    }
+
+    /// Checks the sink against the core's outcome and commits it: the outcome of the export,
+    /// with what a feed wrote.
+    pub fn finish(self, outcome: d1_export_core::Outcome) -> Result<ExportOutcome, Error> {
+        let mut checked = ExportOutcome::new(outcome, &self.digest())?;
+        if let Self::Feed(mut f) = self {
+            checked.written = Some(f.feed.commit_blocking(&f.digest)?);
+        } else {
+            self.commit()?;
+        }
+        Ok(checked)
     }
 
     /// Ends a successful run: a file is flushed, synced and renamed over its destination; a
@@ -124,6 +181,10 @@ impl<W: Write> Sink<W> {
             Self::Stream { mut writer, digest } => {
                 writer.flush().map_err(|e| Error::sink("flush", None, e))?;
                 Ok(digest)
+            }
+            Self::Feed(mut f) => {
+                f.feed.commit_blocking(&f.digest)?;
+                Ok(f.digest)
             }
         }
     }

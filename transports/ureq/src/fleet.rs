@@ -81,11 +81,7 @@ fn work(worker: &mut Worker, job: Job) -> (TaskKey, Answer) {
             (key, answer)
         }
         Job::Persist { key, sink, outcome } => {
-            let result = sink.and_then(|sink| {
-                let checked = ExportOutcome::new(outcome, &sink.digest())?;
-                sink.commit()?;
-                Ok(checked)
-            });
+            let result = sink.and_then(|sink| sink.finish(outcome));
             (key, Answer::Persisted(result))
         }
         Job::Read {
@@ -269,7 +265,7 @@ impl Client {
                     };
                     let placed = match slot.sink.as_mut() {
                         Some(sink) => sink.place(start_at),
-                        None => Sink::file(&path).and_then(|mut sink| {
+                        None => Sink::for_fleet(hooks, &path).and_then(|mut sink| {
                             sink.place(start_at)?;
                             slot.sink = Some(sink);
                             Ok(())
@@ -294,7 +290,7 @@ impl Client {
                     let sink = match slots.remove(&key).and_then(|s| s.sink) {
                         Some(sink) => Ok(sink),
                         // A file whose every byte was already there (or empty).
-                        None => Sink::file(&path),
+                        None => Sink::for_fleet(hooks, &path),
                     };
                     // Synced and renamed on a worker, beside the other requests.
                     pool.submit(Job::Persist { key, sink, outcome })?;

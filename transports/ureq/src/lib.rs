@@ -202,6 +202,23 @@ impl Client {
         Ok(outcome)
     }
 
+    /// Exports `job` into a [`Feed`](d1_export_transport::Feed) (a compressing or uploading
+    /// destination, see the `d1-export-sinks` crate) and commits it once the core verified the
+    /// dump whole; a download the core restarts from byte 0 restarts the feed. The outcome's
+    /// `written` describes the file as the destination wrote it.
+    pub fn export_to_feed(
+        &self,
+        job: &Job,
+        feed: d1_export_transport::Feed,
+        cancel: &CancelToken,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        let export = self.config.export(job)?;
+        let mut sink = Sink::feed(feed);
+        let outcome = self.run(export, &mut sink, cancel, &mut on_event)?;
+        sink.finish(outcome)
+    }
+
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
     /// core's retries.
     pub fn find_database(
