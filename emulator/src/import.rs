@@ -178,10 +178,14 @@ pub(crate) fn import(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             (_, None) => Answer::error(400, 7400, "ingest needs the filename given by init"),
         },
         Some("poll") => match body.current_bookmark.as_deref() {
-            Some(b) if !b.is_empty() => match shared.lock().imports.by_bookmark(&db.uuid, b) {
-                Some(id) => settle_and_reply(shared, id),
-                None => not_found(b),
-            },
+            Some(b) if !b.is_empty() => {
+                // (The lock is released before the reply waits for the import.)
+                let found = shared.lock().imports.by_bookmark(&db.uuid, b);
+                match found {
+                    Some(id) => settle_and_reply(shared, id),
+                    None => not_found(b),
+                }
+            }
             _ => Answer::error(400, 7400, "poll needs current_bookmark"),
         },
         _ => Answer::error(400, 7400, "action must be \"init\", \"ingest\" or \"poll\""),

@@ -3,7 +3,7 @@
 use crate::digest::Digest;
 use crate::error::Error;
 use d1_export_core::lookup::Call;
-use d1_export_core::{Event, Export, Gated, Machine, Outcome, Prioritized, State};
+use d1_export_core::{Event, Export, Gated, Import, Machine, Outcome, Prioritized, State};
 
 /// A [`Machine`] a driver can run: the export, or a lookup [`Call`].
 ///
@@ -24,6 +24,16 @@ impl Drive for Export {
 
     fn is_over(&self) -> bool {
         matches!(self.state(), State::Complete | State::Failed)
+    }
+}
+
+impl Drive for Import {
+    fn poll_event(&mut self) -> Option<Event> {
+        Import::poll_event(self)
+    }
+
+    fn is_over(&self) -> bool {
+        Import::is_over(self)
     }
 }
 

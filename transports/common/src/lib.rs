@@ -39,6 +39,7 @@ mod drive;
 mod error;
 mod fleet;
 mod output;
+mod upload;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
@@ -50,6 +51,7 @@ pub use fleet::{
     dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, NoHooks,
 };
 pub use output::{is_part_file_name, parent_dir, PartFile};
+pub use upload::{feed_upload_progress, measure_sql_file, UploadCounter, UploadReader};
 
 pub use d1_export_core::lookup::Page;
 pub use d1_export_core::wire::DatabaseInfo;

@@ -51,6 +51,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 mod fleet;
+mod upload;
 
 /// An async client: HTTP settings, the core's policies, and a cancel token.
 ///
@@ -319,6 +320,12 @@ impl Client {
                     sink.place(start_at).await?;
                     self.stream(machine, id, response, sink, on_event).await?;
                 }
+                Output::Upload { id, request } => {
+                    held = None;
+                    let path = sink.upload_source()?.to_owned();
+                    let input = self.upload(machine, id, request, &path, on_event).await?;
+                    machine.handle_input(Instant::now(), input)?;
+                }
                 Output::WaitUntil(at) => {
                     held = None;
                     let at = tokio::time::Instant::from_std(at);
@@ -551,12 +558,24 @@ enum Sink<'a, W> {
         writer: &'a mut W,
         digest: AsyncDigest,
     },
+    /// An import: nothing is written; the file at this path is uploaded.
+    Upload(&'a Path),
 }
 
 impl<W: AsyncWrite + Unpin> Sink<'_, W> {
+    /// The file an import uploads.
+    fn upload_source(&self) -> Result<&Path, Error> {
+        match self {
+            Self::Upload(path) => Ok(path),
+            _ => Err(Error::Internal("an export asked for an upload".to_owned())),
+        }
+    }
+
     async fn place(&mut self, start_at: u64) -> Result<(), Error> {
         match self {
-            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::None | Self::Upload(_) => {
+                Err(Error::Internal("a lookup asked for a download".to_owned()))
+            }
             Self::File { file, digest } => {
                 match place(digest.bytes(), start_at, true).map_err(Error::Internal)? {
                     Placement::Append => Ok(()),
@@ -578,7 +597,9 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
 
     async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), Error> {
         match self {
-            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::None | Self::Upload(_) => {
+                Err(Error::Internal("a lookup asked for a download".to_owned()))
+            }
             Self::File { file, digest } => {
                 file.write_all(&chunk)
                     .await

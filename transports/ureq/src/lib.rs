@@ -42,6 +42,7 @@ use d1_export_transport::{
 pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use std::fs::File;
 mod fleet;
+mod upload;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -278,6 +279,12 @@ impl Client {
                     sink.place(start_at)?;
                     self.stream(machine, id, body, sink, on_event)?;
                 }
+                Output::Upload { id, request } => {
+                    held = None;
+                    let input =
+                        self.upload(machine, id, request, sink.upload_source()?, on_event)?;
+                    machine.handle_input(Instant::now(), input)?;
+                }
                 Output::WaitUntil(at) => {
                     held = None;
                     let input = if self.cancel.wait_until(at) {
@@ -451,12 +458,24 @@ enum Sink<'a, W> {
         writer: &'a mut W,
         hash: HashPipeline<Chunk>,
     },
+    /// An import: nothing is written; the file at this path is uploaded.
+    Upload(&'a Path),
 }
 
 impl<W: Write> Sink<'_, W> {
+    /// The file an import uploads.
+    fn upload_source(&self) -> Result<&Path, Error> {
+        match self {
+            Self::Upload(path) => Ok(path),
+            _ => Err(Error::Internal("an export asked for an upload".to_owned())),
+        }
+    }
+
     fn place(&mut self, start_at: u64) -> Result<(), Error> {
         match self {
-            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::None | Self::Upload(_) => {
+                Err(Error::Internal("a lookup asked for a download".to_owned()))
+            }
             Self::File { file, part, hash } => {
                 match place(hash.bytes(), start_at, true).map_err(Error::Internal)? {
                     Placement::Append => Ok(()),
@@ -474,7 +493,7 @@ impl<W: Write> Sink<'_, W> {
     fn buffer(&mut self, size: usize) -> Vec<u8> {
         let recycled = match self {
             Self::File { hash, .. } | Self::Writer { hash, .. } => hash.recycled(),
-            Self::None => None,
+            Self::None | Self::Upload(_) => None,
         };
         recycled.map_or_else(|| vec![0u8; size], |c| c.buf)
     }
@@ -484,7 +503,9 @@ impl<W: Write> Sink<'_, W> {
             hash.push(chunk).map_err(|e| Error::Internal(e.to_string()))
         };
         match self {
-            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::None | Self::Upload(_) => {
+                Err(Error::Internal("a lookup asked for a download".to_owned()))
+            }
             Self::File { file, part, hash } => {
                 file.write_all(chunk.as_ref())
                     .map_err(|e| Error::sink("write", Some(part.path().to_owned()), e))?;
@@ -505,7 +526,7 @@ impl<W: Write> Sink<'_, W> {
             Self::File { hash, .. } | Self::Writer { hash, .. } => {
                 hash.finish().map_err(|e| Error::Internal(e.to_string()))
             }
-            Self::None => Ok(Digest::new()),
+            Self::None | Self::Upload(_) => Ok(Digest::new()),
         }
     }
 }
