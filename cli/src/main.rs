@@ -6,6 +6,7 @@ mod driver;
 mod exit;
 mod fleet;
 mod generate;
+mod import;
 mod manifest;
 mod report;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             print_generated(|out| generate::completions(*shell, out))
         }
         Some(Command::Man) => print_generated(generate::man),
+        Some(Command::Import(import)) => import::main(import),
     }
 }
 

@@ -148,6 +148,13 @@ impl Reporter {
                     bar.finish_and_clear();
                 }
             }
+            // An import's events are shown by the import's own reporter.
+            Event::UploadStarted { .. }
+            | Event::UploadProgress { .. }
+            | Event::UploadVerified
+            | Event::UploadSkipped
+            | Event::ImportStarted { .. }
+            | Event::ImportCompleted(_) => {}
         }
     }
 

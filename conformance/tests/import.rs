@@ -251,11 +251,11 @@ fn a_failed_or_unverified_upload_is_sent_again() {
     let (_, dump) = source();
     for f in [
         Faults {
-            fail_first_upload: true,
+            failed_uploads: 1,
             ..Faults::default()
         },
         Faults {
-            wrong_first_upload_etag: true,
+            wrong_upload_etags: 1,
             ..Faults::default()
         },
     ] {

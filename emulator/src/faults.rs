@@ -8,8 +8,9 @@
 //! reply, processed as usual, with its body cut short in transit.
 //!
 //! Download faults (truncation, first URL expired) apply once **per export job**, so a client
-//! that resumes or re-polls can finish; upload faults (a failed upload, a wrong `ETag`) once
-//! per file, so a client that uploads again can finish.
+//! that resumes or re-polls can finish; upload faults (a failed upload, a wrong `ETag`) hit the
+//! first N uploads of each file, so a client that uploads again can finish (or not, for a
+//! large N).
 
 use std::time::{Duration, Instant};
 
@@ -49,12 +50,12 @@ pub struct Faults {
     pub omit_active_status: bool,
     /// Every JSON object in every API reply gets an extra field the client does not know.
     pub extra_fields: bool,
-    /// The first upload of each file (per database and md5) breaks off: half the body is
+    /// The first N uploads of each file (per database and md5) break off: half the body is
     /// read, then the connection is reset without a reply.
-    pub fail_first_upload: bool,
-    /// The first upload of each file is answered 200 with an `ETag` that is not the file's
-    /// md5 (as if bytes had changed in transit), and is not kept.
-    pub wrong_first_upload_etag: bool,
+    pub failed_uploads: u64,
+    /// The first N uploads of each file (after the failed ones) are answered 200 with an
+    /// `ETag` that is not the file's md5 (as if bytes had changed in transit), and not kept.
+    pub wrong_upload_etags: u64,
 }
 
 impl Faults {

@@ -621,7 +621,7 @@ pub(crate) fn serve_upload<R: BufRead>(
         (grant, attempt, path)
     };
     let faults = &shared.config.faults;
-    if faults.fail_first_upload && attempt == 1 {
+    if attempt <= faults.failed_uploads {
         // Read half the body, then reset the connection: the upload failed in transit.
         let _ = io::copy(&mut reader.take(length / 2), &mut io::sink());
         let mut st = shared.lock();
@@ -639,7 +639,10 @@ pub(crate) fn serve_upload<R: BufRead>(
         }
     };
     let mut etag = md5.clone();
-    let corrupt = faults.wrong_first_upload_etag && attempt == 1;
+    let corrupt = attempt
+        <= faults
+            .failed_uploads
+            .saturating_add(faults.wrong_upload_etags);
     {
         let mut st = shared.lock();
         st.stats.uploads_completed += 1;
