@@ -260,7 +260,11 @@ fn a_file_that_breaks_d1_rules_is_refused_with_exit_7_and_nothing_sent() {
 }
 
 /// Arguments, environment changes (`None`: removed), and what the error says.
-type UsageCase = (Vec<String>, Vec<(&'static str, Option<&'static str>)>, &'static str);
+type UsageCase = (
+    Vec<String>,
+    Vec<(&'static str, Option<&'static str>)>,
+    &'static str,
+);
 
 #[test]
 fn usage_errors_exit_2_before_any_request() {
