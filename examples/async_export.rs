@@ -4,8 +4,9 @@
 //! Usage: `async_export DATABASE_ID OUTPUT`, with `CLOUDFLARE_API_TOKEN`,
 //! `CLOUDFLARE_ACCOUNT_ID` and optionally `CLOUDFLARE_API_BASE_URL` in the environment.
 
-use d1_export_core::{AccountId, DatabaseId, DumpOptions, Event, Job};
-use d1_export_reqwest::{Client, ClientConfig};
+use d1_export_reqwest::{
+    AccountId, CancelToken, Client, ClientConfig, DatabaseId, DumpOptions, ErrorKind, Event, Job,
+};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -32,21 +33,31 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         options: DumpOptions::default(),
     };
     let client = Client::new(ClientConfig::from_env()?)?;
-    let cancel = client.cancel_token();
+    // This export's own token: cancelling it ends this export only.
+    let cancel = CancelToken::new();
+    let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
+            on_ctrl_c.cancel();
         }
     });
-    let outcome = client
-        .export_to_path(&job, output, |event| match event {
-            Event::Log(line) => eprintln!("{line}"),
-            Event::RetryScheduled { delay, reason, .. } => {
-                eprintln!("retrying in {delay:?}: {reason}")
-            }
-            _ => {}
-        })
-        .await?;
+    // The future owns what it needs, so it can be spawned as is.
+    let export =
+        tokio::spawn(
+            client.export_to_path_with_cancel(&job, output.clone(), &cancel, |event| match event {
+                Event::Log(line) => eprintln!("{line}"),
+                Event::RetryScheduled { delay, reason, .. } => {
+                    eprintln!("retrying in {delay:?}: {reason}")
+                }
+                _ => {}
+            }),
+        );
+    let outcome = match export.await? {
+        Ok(outcome) => outcome,
+        Err(e) if e.kind() == ErrorKind::Cancelled => return Err("cancelled".into()),
+        Err(e) if e.kind() == ErrorKind::Auth => return Err(format!("check the token: {e}").into()),
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "{output}: {} bytes, sha256 {}",
         outcome.bytes, outcome.sha256

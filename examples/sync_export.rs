@@ -3,8 +3,7 @@
 //! Usage: `sync_export DATABASE_ID OUTPUT`, with `CLOUDFLARE_API_TOKEN`,
 //! `CLOUDFLARE_ACCOUNT_ID` and optionally `CLOUDFLARE_API_BASE_URL` in the environment.
 
-use d1_export_core::{AccountId, DatabaseId, DumpOptions, Event, Job};
-use d1_export_ureq::{Client, ClientConfig};
+use d1_export_ureq::{AccountId, Client, ClientConfig, DatabaseId, DumpOptions, Event, Job};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

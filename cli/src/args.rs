@@ -60,6 +60,24 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "MODE")]
     pub compatibility: Option<CompatibilityArg>,
 
+    /// After the download, load the dump into a scratch SQLite database, run integrity and
+    /// foreign key checks and count every table's rows (recorded in the manifest as
+    /// `verified`). A dump that does not load exits 7 and leaves nothing at --output.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub verify: bool,
+
+    /// The output: `sql` (the dump as exported) or `sqlite` (a SQLite database file equal
+    /// to the exported database, full-text tables working). `sqlite` is always verified.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatArg::Sql, help_heading = "Restore-ready")]
+    pub format: FormatArg,
+
+    /// Write SQL that D1's import accepts and that reproduces the database: tables first,
+    /// then rows, indexes, triggers, views; FTS5 rebuilt; no statement over 100,000 bytes.
+    /// A database with virtual tables is exported in sqlite3_cli_only mode automatically.
+    /// Always verified.
+    #[arg(long, help_heading = "Restore-ready")]
+    pub importable: bool,
+
     /// The account (default: CLOUDFLARE_ACCOUNT_ID).
     #[arg(
         long,
@@ -92,6 +110,11 @@ pub struct Args {
     /// Do not write `<FILE>.manifest.json` beside the dump.
     #[arg(long)]
     pub no_manifest: bool,
+
+    /// Never start an export again after the service lost it (by default it is started
+    /// again once, e.g. after a long pause the service forced with Retry-After).
+    #[arg(long)]
+    pub no_restart: bool,
 
     /// Export every database of the account into --output-dir, as `<name>-<uuid>.sql` plus
     /// its manifest, under one shared request budget.
@@ -236,6 +259,15 @@ pub enum DriverArg {
     Async,
     /// ureq.
     Blocking,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// SQL, as exported.
+    Sql,
+    /// A SQLite database file.
+    Sqlite,
 }
 
 /// `--compatibility`.

@@ -30,14 +30,14 @@ impl Driver {
     pub fn new(kind: DriverArg, config: ClientConfig, cancel: CancelToken) -> Result<Self, Error> {
         Ok(match kind {
             DriverArg::Blocking => {
-                Self::Blocking(d1_export_ureq::Client::new(config)?.with_cancel_token(cancel))
+                Self::Blocking(d1_export_ureq::Client::new(config)?.with_shutdown_token(cancel))
             }
             DriverArg::Async => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .map_err(|e| Error::Client(format!("cannot start the async runtime: {e}")))?;
-                let client = d1_export_reqwest::Client::new(config)?.with_cancel_token(cancel);
+                let client = d1_export_reqwest::Client::new(config)?.with_shutdown_token(cancel);
                 Self::Async(client, runtime)
             }
         })
@@ -74,7 +74,7 @@ impl Driver {
         &self,
         job: &Job,
         destination: Destination<'_>,
-        on_event: impl FnMut(&Event),
+        on_event: impl FnMut(&Event) + Send,
     ) -> Result<ExportOutcome, Error> {
         match (self, destination) {
             (Self::Blocking(c), Destination::File(p)) => c.export_to_path(job, p, on_event),

@@ -42,7 +42,7 @@ struct Hooks<'a> {
 impl Hooks<'_> {
     fn say(&self, line: &str) {
         if !self.args.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", crate::text::clean(line));
         }
     }
 }
@@ -110,7 +110,12 @@ impl FleetHooks for Hooks<'_> {
             DatabaseStatus::Skipped { .. } => {
                 format!("[{n}] skipped {} (unchanged)", db.name)
             }
-            DatabaseStatus::Failed(e) => format!("[{n}] FAILED  {} ({}): {e}", db.name, db.uuid),
+            DatabaseStatus::Failed(e) => format!(
+                "[{n}] FAILED  {} ({}): {}",
+                db.name,
+                db.uuid,
+                Failure::from_error(e).message
+            ),
         };
         self.say(&line);
     }
@@ -123,6 +128,7 @@ pub fn run(
     account: &AccountId,
     options: DumpOptions,
 ) -> Result<(), Failure> {
+    let budget = parse_rate_limit(&args.rate_limit)?;
     let dir = args
         .output_dir
         .as_deref()
@@ -134,6 +140,7 @@ pub fn run(
         )
     })?;
     let fleet = FleetOptions {
+        budget,
         dump: options.clone(),
         concurrency: usize::from(args.concurrency),
         include: args.include.clone(),
@@ -168,7 +175,7 @@ pub fn run(
             DatabaseStatus::Failed(e) => {
                 failed += 1;
                 first_failure.get_or_insert(Failure::from_error(e).code);
-                ("failed", None, Some(e.to_string()))
+                ("failed", None, Some(Failure::from_error(e).message))
             }
         };
         rows.push(serde_json::json!({

@@ -29,7 +29,11 @@ pub fn main(args: &ImportArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             view.clear();
-            let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: {}",
+                crate::text::clean(&failure.message)
+            );
             if args.json && !failure.reported {
                 let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
                 println!("{obj}");
@@ -41,16 +45,7 @@ pub fn main(args: &ImportArgs) -> ExitCode {
 
 fn run(args: &ImportArgs, view: &mut View) -> Result<(), Failure> {
     let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        // A second Ctrl-C kills at once.
-        let _ = ctrlc::set_handler(move || {
-            if cancel.is_cancelled() {
-                std::process::exit(Code::Interrupted as i32);
-            }
-            cancel.cancel();
-        });
-    }
+    crate::signals::install(&cancel);
     // Before anything is sent: the file against D1's rules, and whether we may ask.
     let bytes = check_file(&args.file)?;
     let interactive = std::io::stdin().is_terminal();
@@ -68,6 +63,7 @@ fn run(args: &ImportArgs, view: &mut View) -> Result<(), Failure> {
     let previous = driver
         .current_bookmark(&account, &database)
         .map_err(|e| Failure::from_error(&e))?;
+    let previous = crate::text::clean(&previous).into_owned();
     view.line(&format!(
         "database {}{} is at bookmark {previous}",
         database,
@@ -145,7 +141,7 @@ fn check_file(file: &Path) -> Result<u64, Failure> {
     if report.is_importable() {
         Ok(meta.len())
     } else {
-        Err(Failure::new(Code::Refused, refusal(file, &report)))
+        Err(Failure::new(Code::Verify, refusal(file, &report)))
     }
 }
 
@@ -255,7 +251,7 @@ impl Driver {
         account: &AccountId,
         database: &DatabaseId,
         file: &Path,
-        on_event: impl FnMut(&Event),
+        on_event: impl FnMut(&Event) + Send,
     ) -> Result<ImportOutcome, Error> {
         match self {
             Self::Blocking(c) => c.import_from_path(account, database, file, on_event),
@@ -362,27 +358,31 @@ impl View {
                 self.line("the service already has this file: no upload needed");
             }
             Event::ImportStarted { bookmark } => {
+                let bookmark = crate::text::clean(bookmark);
                 if self.style == Style::Plain || self.verbose > 0 {
                     self.line(&format!("import started at bookmark {bookmark}"));
                 }
                 self.spinner("started");
             }
             Event::Log(text) => {
+                let text = crate::text::clean(text);
                 if self.style == Style::Plain || self.verbose > 0 {
                     self.line(&format!("service: {text}"));
                 }
-                self.spinner(text);
+                self.spinner(&text);
             }
             Event::UnknownStatus(s) => self.line(&format!(
-                "warning: unknown import status {s:?}; still polling"
+                "warning: unknown import status {:?}; still polling",
+                crate::text::clean(s)
             )),
             Event::RetryScheduled {
                 attempt,
                 delay,
                 reason,
             } => self.line(&format!(
-                "retrying in {:.1}s (attempt {attempt}): {reason}",
-                delay.as_secs_f64()
+                "retrying in {:.1}s (attempt {attempt}): {}",
+                delay.as_secs_f64(),
+                crate::text::clean(&reason.to_string())
             )),
             Event::ImportCompleted(_) => self.clear(),
             _ => {}

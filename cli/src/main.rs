@@ -4,11 +4,15 @@ mod args;
 mod demo;
 mod driver;
 mod exit;
+mod fit;
 mod fleet;
 mod generate;
 mod import;
 mod manifest;
 mod report;
+mod restore_ready;
+mod signals;
+mod text;
 
 use args::{Args, Command, CompatibilityArg};
 use clap::Parser;
@@ -55,7 +59,11 @@ fn export_main(args: &Args) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             reporter.clear();
-            let _ = writeln!(std::io::stderr().lock(), "error: {}", failure.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: {}",
+                text::clean(&failure.message)
+            );
             if args.json && !failure.reported {
                 let obj = serde_json::json!({"ok": false, "exit_code": failure.code as u8, "error": failure.message});
                 println!("{obj}");
@@ -86,30 +94,36 @@ struct Plan {
 
 fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
     let cancel = CancelToken::new();
-    {
-        let cancel = cancel.clone();
-        // A second Ctrl-C while we clean up kills at once (the default behaviour).
-        let _ = ctrlc::set_handler(move || {
-            if cancel.is_cancelled() {
-                std::process::exit(Code::Interrupted as i32);
-            }
-            cancel.cancel();
-        });
-    }
+    signals::install(&cancel);
+    restore_ready::watch(cancel.clone());
     if args.demo {
         return run_demo(args, reporter, cancel);
     }
-    let mut config = client_config(args)?;
+    let config = client_config(args)?;
     let account = account(args)?;
     let options = dump_options(args)?;
+    restore_ready::Wanted::from_args(args)?;
     if args.all {
-        let budget = fleet::parse_rate_limit(&args.rate_limit)?;
-        config = config.budget(d1_export_core::SharedBudget::new(budget));
         let driver =
             Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
         return fleet::run(args, &driver, &account, options);
     }
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
+    // The output directory must be writable before any request (a name lookup included).
+    if let Some(output) = args
+        .output
+        .as_deref()
+        .filter(|o| *o != Path::new("-") && !o.is_dir())
+    {
+        d1_export_transport::check_destination(output).map_err(|e| {
+            let e = d1_export_transport::Error::sink(
+                "create a temporary file beside",
+                Some(output.into()),
+                e,
+            );
+            Failure::from_error(&e)
+        })?;
+    }
     let database = args.database.as_deref().unwrap_or_default();
     let (database, name) = resolve(&driver, &account, database)?;
     let output = args
@@ -139,7 +153,12 @@ fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
         Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
         _ => ApiBase::default(),
     };
-    Ok(ClientConfig::new(base, token))
+    let config = ClientConfig::new(base, token);
+    Ok(if args.no_restart {
+        config.job_gone(d1_export_core::JobGonePolicy::Fail)
+    } else {
+        config
+    })
 }
 
 fn account(args: &Args) -> Result<AccountId, Failure> {
@@ -242,20 +261,38 @@ fn export(
             .unwrap_or_default(),
         args.driver.name()
     ));
-    let outcome = driver
-        .export(&plan.job, destination, |e| reporter.event(e))
-        .map_err(|e| Failure::from_error(&e))?;
+    let (outcome, options, restore_ready) = match restore_ready::Wanted::from_args(args)? {
+        Some(wanted) => {
+            let done = restore_ready::export(wanted, reporter, driver, &plan.job, &plan.output)?;
+            (
+                done.outcome,
+                done.job.options,
+                Some((done.verified, done.made)),
+            )
+        }
+        None => (
+            driver
+                .export(&plan.job, destination, |e| reporter.event(e))
+                .map_err(|e| Failure::from_error(&e))?,
+            plan.job.options.clone(),
+            None,
+        ),
+    };
     let finished = SystemTime::now();
-    let manifest = Manifest::new(Facts {
+    let mut manifest = Manifest::new(Facts {
         database_id: plan.job.database.as_str(),
         database_name: plan.name.as_deref(),
         output: &plan.output,
-        options: &plan.job.options,
+        options: &options,
         outcome: &outcome,
         started,
         finished,
         driver: args.driver.name(),
     });
+    if let Some((verified, made)) = restore_ready {
+        manifest.verified = Some(verified);
+        manifest.restore_ready = Some(made);
+    }
     if !to_stdout && !args.no_manifest {
         let path = Manifest::path_for(&plan.output);
         manifest.write(&path).map_err(|e| {
@@ -273,7 +310,7 @@ fn export(
         plan.output.display(),
         outcome.bytes,
         outcome.sha256,
-        outcome.bookmark.as_deref().unwrap_or("-"),
+        text::clean(outcome.bookmark.as_deref().unwrap_or("-")),
         clock.elapsed().as_secs_f64()
     ));
     if args.json {

@@ -3,7 +3,6 @@
 use d1_export_core::{Contents, DumpOptions};
 use d1_export_transport::ExportOutcome;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -36,6 +35,12 @@ pub struct Manifest {
     pub driver: &'static str,
     /// `d1-export <version>`.
     pub tool: String,
+    /// With --verify, --format sqlite or --importable: what the scratch load found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<crate::restore_ready::Verified>,
+    /// With --format sqlite or --importable: how the output was made from the download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_ready: Option<crate::restore_ready::Made>,
 }
 
 /// Dump options as the manifest records them.
@@ -103,6 +108,8 @@ impl Manifest {
                 .as_millis(),
             driver: f.driver,
             tool: format!("d1-export {}", env!("CARGO_PKG_VERSION")),
+            verified: None,
+            restore_ready: None,
         }
     }
 
@@ -113,27 +120,11 @@ impl Manifest {
         output.with_file_name(name)
     }
 
-    /// Writes the manifest atomically (temporary file, sync, rename).
+    /// Writes the manifest atomically and privately, like the dump (a private temporary
+    /// file, sync, rename; an existing manifest's mode is kept, never widened).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            serde_json::to_writer_pretty(&mut f, self)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        d1_export_transport::write_private(path, &bytes)
     }
 }

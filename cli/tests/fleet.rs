@@ -10,6 +10,15 @@ fn uuid(i: usize) -> String {
 }
 
 fn emulator(dir: &Path, count: usize, faults: Faults) -> Emulator {
+    emulator_with(dir, count, faults, |c| c)
+}
+
+fn emulator_with(
+    dir: &Path,
+    count: usize,
+    faults: Faults,
+    tweak: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
+) -> Emulator {
     let db = dir.join("tiny.sqlite");
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute_batch(
@@ -29,7 +38,7 @@ fn emulator(dir: &Path, count: usize, faults: Faults) -> Emulator {
             .database(uuid(i), &path)
             .database_name(&uuid(i), format!("app-{i:03}"));
     }
-    Emulator::start(config).unwrap()
+    Emulator::start(tweak(config)).unwrap()
 }
 
 fn run(emulator: &Emulator, args: &[&str]) -> Output {
@@ -111,6 +120,50 @@ fn every_database_once_within_the_budget_on_both_drivers() {
             "{driver}: the budget kept under the limit"
         );
         assert_eq!(stats.downloads_with_authorization, 0);
+    }
+}
+
+/// The case that once lost every export: twelve databases, twelve at once allowed, one
+/// request a second, and a service that cancels an export not polled for 8 s. The budget can
+/// keep five polled within the 5 s gap, so five run at a time, and none is cancelled.
+#[test]
+fn a_tight_budget_runs_only_what_it_can_keep_polled_and_loses_no_export() {
+    const N: usize = 12;
+    for driver in ["async", "blocking"] {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = emulator_with(dir.path(), N, Faults::default(), |c| {
+            c.idle_cancel(Duration::from_secs(8))
+                .polls_before_complete(2)
+                .min_export_time(Duration::from_secs(6))
+        });
+        let out = dir.path().join("out");
+        let o = run(
+            &emu,
+            &[
+                "--all",
+                "--output-dir",
+                out.to_str().unwrap(),
+                "--concurrency",
+                "12",
+                "--rate-limit",
+                "1/1",
+                "--driver",
+                driver,
+                "--json",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{driver}: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(summary["totals"]["exported"], N, "{driver}: {summary}");
+        check_all_exported(&emu, &out, N);
+        let stats = emu.stats();
+        assert_eq!(stats.jobs_cancelled, 0, "{driver}: no export cancelled");
+        assert_eq!(
+            stats.jobs_created, N as u64,
+            "{driver}: one job per database"
+        );
+        assert_eq!(stats.requests_with_status(429), 0);
     }
 }
 

@@ -7,10 +7,10 @@
 //! that nothing but the destination is left in its directory, and, on failure, that the
 //! destination is absent (or untouched, when it existed before).
 
-use d1_emulator::{Emulator, EmulatorConfig, Faults, RateLimit, Stats};
+use d1_emulator::{Emulator, EmulatorConfig, Faults, Layer, RateLimit, Stats, Throttle};
 use d1_export_core::{
     AccountId, ApiBase, ApiToken, Contents, DatabaseId, DownloadPolicy, DumpOptions, Event, Hint,
-    Job, Pacing, RetryPolicy, Transient,
+    Job, JobGonePolicy, Pacing, ProtocolError, RetryPolicy, Transient,
 };
 use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
 use sha2::Digest as _;
@@ -59,11 +59,16 @@ enum Cancel {
     AtFirstProgress,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Expect {
     Complete,
     Cancelled,
-    Api { status: u16, hint: Hint },
+    Api {
+        status: u16,
+        hint: Hint,
+    },
+    /// The export fails with a core error this predicate accepts.
+    Fails(fn(&d1_export_core::Error) -> bool),
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +85,10 @@ struct Scenario {
     expect: Expect,
     jobs: u64,
     extra: fn(&Report),
+    /// Client settings beyond the table's defaults.
+    client: fn(ClientConfig) -> ClientConfig,
+    /// The bytes a complete run must produce, from the emulator's own dump.
+    expected: fn(Vec<u8>) -> Vec<u8>,
 }
 
 impl Default for Scenario {
@@ -96,6 +105,8 @@ impl Default for Scenario {
             expect: Expect::Complete,
             jobs: 1,
             extra: |_| {},
+            client: |c| c,
+            expected: |dump| dump,
         }
     }
 }
@@ -154,10 +165,12 @@ fn run(s: &Scenario, driver: Driver) -> Report {
         .database_name(DB, DB_NAME)
         .faults(s.faults.clone());
     let emulator = Emulator::start((s.emulator)(config)).expect("start the emulator");
-    let expected = emulator
-        .dump_bytes(DB, &emulator_options(&s.options))
-        .expect("the emulator's own dump");
-    let config = client_config(&emulator, s.token);
+    let expected = (s.expected)(
+        emulator
+            .dump_bytes(DB, &emulator_options(&s.options))
+            .expect("the emulator's own dump"),
+    );
+    let config = (s.client)(client_config(&emulator, s.token));
     let job = Job {
         account: AccountId::new(emulator.account_id()).expect("account"),
         database: DatabaseId::new(s.database).expect("database"),
@@ -187,12 +200,12 @@ fn run(s: &Scenario, driver: Driver) -> Report {
     let start = Instant::now();
     let result = match driver {
         Driver::Ureq => {
-            let client = d1_export_ureq::Client::new(config)
-                .expect("client")
-                .with_cancel_token(token.clone());
+            let client = d1_export_ureq::Client::new(config).expect("client");
             match s.sink {
-                SinkKind::Path => client.export_to_path(&job, &dest, on_event),
-                SinkKind::Writer => client.export_to_writer(&job, &mut written, on_event),
+                SinkKind::Path => client.export_to_path_with_cancel(&job, &dest, &token, on_event),
+                SinkKind::Writer => {
+                    client.export_to_writer_with_cancel(&job, &mut written, &token, on_event)
+                }
             }
         }
         Driver::Reqwest => {
@@ -200,13 +213,19 @@ fn run(s: &Scenario, driver: Driver) -> Report {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let client = d1_export_reqwest::Client::new(config)
-                .expect("client")
-                .with_cancel_token(token.clone());
+            let client = d1_export_reqwest::Client::new(config).expect("client");
             runtime.block_on(async {
                 match s.sink {
-                    SinkKind::Path => client.export_to_path(&job, &dest, on_event).await,
-                    SinkKind::Writer => client.export_to_writer(&job, &mut written, on_event).await,
+                    SinkKind::Path => {
+                        client
+                            .export_to_path_with_cancel(&job, &dest, &token, on_event)
+                            .await
+                    }
+                    SinkKind::Writer => {
+                        client
+                            .export_to_writer_with_cancel(&job, &mut written, &token, on_event)
+                            .await
+                    }
                 }
             })
         }
@@ -269,6 +288,7 @@ fn check(s: &Scenario, r: &Report) {
             );
         }
         (Expect::Cancelled, Err(Error::Cancelled)) => {}
+        (Expect::Fails(accepts), Err(Error::Export(e))) if accepts(e) => {}
         (Expect::Api { status, hint }, Err(Error::Export(d1_export_core::Error::Api(api)))) => {
             assert_eq!(api.status, *status, "{who}: status");
             assert_eq!(api.hint, Some(*hint), "{who}: hint");
@@ -493,6 +513,143 @@ table! {
         cancel: Cancel::AtFirstProgress,
         expect: Expect::Cancelled,
         extra: |r| assert!(r.elapsed < Duration::from_secs(3), "{:?}: cancel took {:?}", r.driver, r.elapsed),
+        ..Scenario::default()
+    },
+    // Issue 10: hostile but plausible servers.
+    running_without_bookmark => Scenario {
+        faults: Faults { active_without_bookmark: true, ..Faults::default() },
+        expect: Expect::Fails(|e| matches!(e, d1_export_core::Error::Protocol(ProtocolError::MissingBookmark))),
+        extra: |r| {
+            let n = api_requests(r);
+            assert!((2..=6).contains(&n), "{:?}: {n} export requests (a storm?)", r.driver);
+        },
+        ..Scenario::default()
+    },
+    close_delimited_download => Scenario {
+        faults: Faults { close_delimited_downloads: true, ..Faults::default() },
+        extra: |r| assert!(
+            r.stats.requests_to("GET /__download") >= 2,
+            "{:?}: a close-delimited length was not confirmed", r.driver
+        ),
+        ..Scenario::default()
+    },
+    close_delimited_download_cut_half_way => Scenario {
+        faults: Faults { close_delimited_downloads: true, truncate_first_download: true, ..Faults::default() },
+        preexisting: true,
+        extra: |r| {
+            assert_eq!(r.stats.downloads_truncated, 1);
+            assert_eq!(r.stats.downloads_ranged, 1, "{:?}: the rest was not fetched with a range", r.driver);
+        },
+        ..Scenario::default()
+    },
+    object_changed_before_the_resume => Scenario {
+        faults: Faults { truncate_first_download: true, change_object_after_first_download: true, ..Faults::default() },
+        expected: |mut dump| { dump.extend_from_slice(d1_emulator::CHANGED_OBJECT_TRAILER); dump },
+        extra: |r| {
+            assert_eq!(r.stats.downloads_ranged, 0, "{:?}: If-Range should have made it a whole reply", r.driver);
+            assert!(r.events.contains(&Event::DownloadRestarted), "{:?}: no restart reported", r.driver);
+        },
+        ..Scenario::default()
+    },
+    object_changed_and_if_range_ignored => Scenario {
+        faults: Faults {
+            truncate_first_download: true,
+            change_object_after_first_download: true,
+            ignore_if_range: true,
+            ..Faults::default()
+        },
+        expected: |mut dump| { dump.extend_from_slice(d1_emulator::CHANGED_OBJECT_TRAILER); dump },
+        extra: |r| assert!(r.events.contains(&Event::DownloadRestarted), "{:?}: no restart reported", r.driver),
+        ..Scenario::default()
+    },
+    gzip_download => Scenario {
+        faults: Faults { download_content_encoding: Some("gzip".into()), ..Faults::default() },
+        preexisting: true,
+        expect: Expect::Fails(|e| matches!(e, d1_export_core::Error::Protocol(ProtocolError::EncodedDownload(c)) if c == "gzip")),
+        ..Scenario::default()
+    },
+    oversized_502 => Scenario {
+        faults: Faults { oversized_502_at: Some(2), ..Faults::default() },
+        extra: |r| {
+            assert_eq!(r.stats.faults("oversized_502"), 1);
+            assert!(retried(r, |t| matches!(
+                t,
+                Transient::NotJson { status: 502, .. } | Transient::ServerStatus { status: 502 }
+            )), "{:?}: the oversized 502 was not retried", r.driver);
+        },
+        ..Scenario::default()
+    },
+    long_retry_after_while_running => Scenario {
+        faults: Faults { throttle: Some(Throttle { at: 2, retry_after_secs: 2 }), ..Faults::default() },
+        emulator: |c| c.idle_cancel(Duration::from_millis(1200)),
+        jobs: 2,
+        extra: |r| {
+            assert!(r.events.iter().any(|e| matches!(e, Event::PausedByService { .. })), "{:?}: the pause was not reported", r.driver);
+            assert!(r.events.iter().any(|e| matches!(e, Event::ExportRestarted { .. })), "{:?}: no restart reported", r.driver);
+        },
+        ..Scenario::default()
+    },
+    long_retry_after_restart_forbidden => Scenario {
+        faults: Faults { throttle: Some(Throttle { at: 2, retry_after_secs: 2 }), ..Faults::default() },
+        emulator: |c| c.idle_cancel(Duration::from_millis(1200)),
+        client: |c| c.job_gone(JobGonePolicy::Fail),
+        preexisting: true,
+        expect: Expect::Fails(|e| matches!(e, d1_export_core::Error::JobGone { .. })),
+        ..Scenario::default()
+    },
+    job_gone_in_envelope => Scenario {
+        faults: Faults {
+            throttle: Some(Throttle { at: 2, retry_after_secs: 2 }),
+            job_gone_layer: Layer::Envelope,
+            ..Faults::default()
+        },
+        emulator: |c| c.idle_cancel(Duration::from_millis(1200)),
+        jobs: 2,
+        extra: |r| assert!(r.events.iter().any(|e| matches!(e, Event::ExportRestarted { .. }))),
+        ..Scenario::default()
+    },
+    job_gone_in_inner_result => Scenario {
+        faults: Faults {
+            throttle: Some(Throttle { at: 2, retry_after_secs: 2 }),
+            job_gone_layer: Layer::Inner,
+            ..Faults::default()
+        },
+        emulator: |c| c.idle_cancel(Duration::from_millis(1200)),
+        jobs: 2,
+        extra: |r| assert!(r.events.iter().any(|e| matches!(e, Event::ExportRestarted { .. }))),
+        ..Scenario::default()
+    },
+    already_running_in_envelope => Scenario {
+        faults: Faults { already_running: Some(Layer::Envelope), ..Faults::default() },
+        expect: Expect::Api { status: 409, hint: Hint::ExportAlreadyRunning },
+        jobs: 0,
+        ..Scenario::default()
+    },
+    already_running_in_inner_result => Scenario {
+        faults: Faults { already_running: Some(Layer::Inner), ..Faults::default() },
+        expect: Expect::Fails(|e| e.hint() == Some(Hint::ExportAlreadyRunning)),
+        jobs: 0,
+        ..Scenario::default()
+    },
+    already_running_in_status => Scenario {
+        faults: Faults { already_running: Some(Layer::Status), ..Faults::default() },
+        expect: Expect::Fails(|e| e.hint() == Some(Hint::ExportAlreadyRunning)),
+        jobs: 0,
+        ..Scenario::default()
+    },
+    download_429_retry_after => Scenario {
+        faults: Faults { first_download_429_secs: Some(1), ..Faults::default() },
+        extra: |r| {
+            assert!(retried(r, |t| matches!(t, Transient::Throttled { retry_after: Some(d) } if *d == Duration::from_secs(1))), "{:?}: Retry-After not honoured", r.driver);
+            assert!(r.elapsed >= Duration::from_secs(1), "{:?}: did not wait", r.driver);
+        },
+        ..Scenario::default()
+    },
+    download_breaking_again_and_again => Scenario {
+        // 2 MiB cut every 128 KiB: ~16 breaks, far more than the 4 resumptions allowed, each
+        // after progress.
+        faults: Faults { break_downloads_every_kib: Some(128), ..Faults::default() },
+        extra: |r| assert!(r.stats.downloads_truncated > 4, "{:?}: only {} breaks", r.driver, r.stats.downloads_truncated),
         ..Scenario::default()
     },
 }

@@ -89,8 +89,7 @@ fn import(
     match driver {
         Driver::Ureq => d1_export_ureq::Client::new(config)
             .expect("client")
-            .with_cancel_token(cancel.clone())
-            .import_from_path(&account, &database, file, on_event),
+            .import_from_path_with_cancel(&account, &database, file, cancel, on_event),
         Driver::Reqwest => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -98,8 +97,7 @@ fn import(
             .block_on(
                 d1_export_reqwest::Client::new(config)
                     .expect("client")
-                    .with_cancel_token(cancel.clone())
-                    .import_from_path(&account, &database, file, on_event),
+                    .import_from_path_with_cancel(&account, &database, file, cancel, on_event),
             ),
     }
 }

@@ -1,32 +1,15 @@
-//! A rate budget shared by concurrent exports: the Cloudflare API allows 1200 requests per
-//! 5 minutes per user, and blocks for 5 minutes after a 429. Sans-IO like the rest: time is an
-//! argument, and the budget only answers "now" or "not before then".
-//!
-//! Polls of running exports come first: new exports (and lookups) may use the window only up
-//! to `limit - reserve`, so a running export is never starved into auto-cancellation.
+//! The API's request budget: the Cloudflare API allows 1200 requests per 5 minutes per user,
+//! and blocks for 5 minutes after a 429. Sans-IO like the rest: time is an argument, and the
+//! budget only answers "now" or "not before then". A [`Fleet`](crate::Fleet) owns one and
+//! decides which request gets each slot.
 
-use crate::error::Transient;
-use crate::event::Event;
-use crate::io::{Input, InputError, Machine, Output};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-/// What a request is for, which decides how much of the budget it may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Priority {
-    /// A poll of a running export (or its first request after a URL refresh): may use the
-    /// whole window.
-    Poll,
-    /// The first request of a new export, a lookup or a list page: leaves the reserve free.
-    Start,
-}
 
 /// A sliding-window request budget.
 #[derive(Debug, Clone)]
 pub struct RateBudget {
     limit: usize,
-    reserve: usize,
     window: Duration,
     block_after_429: Duration,
     sent: VecDeque<Instant>,
@@ -41,28 +24,18 @@ impl RateBudget {
         Self::new(1200, Duration::from_secs(300))
     }
 
-    /// `limit` requests per `window` (at least 1), with a tenth of it (at least one request)
-    /// reserved for polls; after a 429 without `Retry-After`, a block of one window.
+    /// `limit` requests per `window` (at least 1); after a 429 without `Retry-After`, a block
+    /// of one window.
     pub fn new(limit: u32, window: Duration) -> Self {
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        let reserve = if limit > 1 { (limit / 10).max(1) } else { 0 };
         Self {
             limit,
-            reserve,
             window,
             block_after_429: window,
             sent: VecDeque::with_capacity(limit.min(4096)),
             blocked_until: None,
             throttled: 0,
         }
-    }
-
-    /// Sets how many requests of each window only polls may use.
-    pub fn with_reserve(mut self, reserve: u32) -> Self {
-        self.reserve = usize::try_from(reserve)
-            .unwrap_or(usize::MAX)
-            .min(self.limit - 1);
-        self
     }
 
     /// Sets the block after a 429 that gave no `Retry-After`.
@@ -81,6 +54,21 @@ impl RateBudget {
         self.window
     }
 
+    /// The sustained pace: one request per `window / limit` (rounded up), the spacing at
+    /// which requests never fill a window.
+    pub fn spacing(&self) -> Duration {
+        let nanos = self.window.as_nanos();
+        let limit = self.limit as u128;
+        let each = nanos.div_ceil(limit);
+        Duration::from_nanos(u64::try_from(each).unwrap_or(u64::MAX))
+    }
+
+    /// Requests sent within the window ending at `now`.
+    pub fn in_window(&mut self, now: Instant) -> usize {
+        self.prune(now);
+        self.sent.len()
+    }
+
     /// 429s reported so far.
     pub fn throttled_count(&self) -> u64 {
         self.throttled
@@ -96,8 +84,8 @@ impl RateBudget {
         }
     }
 
-    /// The earliest instant a request of `priority` may go out (`now` if it may go now).
-    pub fn next_slot(&mut self, now: Instant, priority: Priority) -> Instant {
+    /// The earliest instant a request may go out (`now` if it may go now).
+    pub fn next_slot(&mut self, now: Instant) -> Instant {
         self.prune(now);
         if let Some(until) = self.blocked_until {
             if until > now {
@@ -105,15 +93,11 @@ impl RateBudget {
             }
             self.blocked_until = None;
         }
-        let allowed = match priority {
-            Priority::Poll => self.limit,
-            Priority::Start => self.limit - self.reserve,
-        };
-        if self.sent.len() < allowed {
+        if self.sent.len() < self.limit {
             return now;
         }
-        // Enough of the oldest must leave the window to bring the count under `allowed`.
-        let index = self.sent.len() - allowed;
+        // Enough of the oldest must leave the window to bring the count under the limit.
+        let index = self.sent.len() - self.limit;
         self.sent
             .get(index)
             .map_or(now, |t| crate::session::later(*t, self.window))
@@ -121,8 +105,8 @@ impl RateBudget {
     }
 
     /// Takes a slot now, or tells when to ask again.
-    pub fn try_acquire(&mut self, now: Instant, priority: Priority) -> Result<(), Instant> {
-        let at = self.next_slot(now, priority);
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Instant> {
+        let at = self.next_slot(now);
         if at > now {
             return Err(at);
         }
@@ -138,165 +122,35 @@ impl RateBudget {
     }
 }
 
-/// A [`RateBudget`] shared by many machines (clone it into each).
-#[derive(Debug, Clone)]
-pub struct SharedBudget(Arc<Mutex<RateBudget>>);
-
-impl SharedBudget {
-    /// Shares `budget`.
-    pub fn new(budget: RateBudget) -> Self {
-        Self(Arc::new(Mutex::new(budget)))
-    }
-
-    /// Runs `f` on the budget.
-    pub fn with<R>(&self, f: impl FnOnce(&mut RateBudget) -> R) -> R {
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut guard)
-    }
-}
-
-/// A machine whose API requests may use a shared budget.
-pub trait Prioritized {
-    /// How much of the budget the next API request may use.
-    fn priority(&self) -> Priority;
-}
-
-impl Prioritized for crate::Export {
-    fn priority(&self) -> Priority {
-        crate::Export::priority(self)
-    }
-}
-
-impl<T> Prioritized for crate::lookup::Call<T> {
-    fn priority(&self) -> Priority {
-        Priority::Start
-    }
-}
-
-/// Wraps a machine so its API requests go out only when a [`SharedBudget`] allows, and a 429
-/// it meets blocks every machine sharing the budget. Downloads are not counted (they go to
-/// the signed URL's host, not the API).
-#[derive(Debug)]
-pub struct Gated<M: Machine> {
-    inner: M,
-    budget: SharedBudget,
-    now: Instant,
-    held: Option<Output<M::Outcome>>,
-}
-
-impl<M: Machine + Prioritized> Gated<M> {
-    /// Wraps `inner`, which starts at `now`.
-    pub fn new(inner: M, budget: SharedBudget, now: Instant) -> Self {
-        Self {
-            inner,
-            budget,
-            now,
-            held: None,
-        }
-    }
-
-    /// The wrapped machine.
-    pub fn inner(&self) -> &M {
-        &self.inner
-    }
-
-    /// The wrapped machine, mutably (for `poll_event` while a body streams).
-    pub fn inner_mut(&mut self) -> &mut M {
-        &mut self.inner
-    }
-
-    fn gate(&mut self, out: Output<M::Outcome>) -> Output<M::Outcome> {
-        match out {
-            Output::Send { .. } => {
-                let priority = self.inner.priority();
-                let now = self.now;
-                match self.budget.with(|b| b.try_acquire(now, priority)) {
-                    Ok(()) => out,
-                    Err(at) => {
-                        self.held = Some(out);
-                        Output::WaitUntil(at)
-                    }
-                }
-            }
-            Output::Event(Event::RetryScheduled {
-                reason: Transient::Throttled { retry_after },
-                ..
-            }) => {
-                let now = self.now;
-                self.budget.with(|b| b.throttled(now, retry_after));
-                out
-            }
-            other => other,
-        }
-    }
-}
-
-impl<M: Machine + Prioritized> Machine for Gated<M> {
-    type Outcome = M::Outcome;
-
-    fn poll_output(&mut self) -> Output<M::Outcome> {
-        if let Some(held) = self.held.take() {
-            // The inner machine may have ended (deadline, cancel) or have news meanwhile.
-            match self.inner.poll_output() {
-                Output::WaitUntil(_) => return self.gate(held),
-                news => {
-                    if !matches!(news, Output::Done(_)) {
-                        self.held = Some(held);
-                    }
-                    return news;
-                }
-            }
-        }
-        let out = self.inner.poll_output();
-        self.gate(out)
-    }
-
-    fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
-        self.now = self.now.max(now);
-        self.inner.handle_input(now, input)
-    }
-
-    fn reply_limit(&self) -> usize {
-        self.inner.reply_limit()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn window_limit_and_reserve() {
+    fn window_limit() {
         let t0 = Instant::now();
         let mut b = RateBudget::new(10, Duration::from_secs(10));
-        for _ in 0..9 {
-            assert_eq!(b.try_acquire(t0, Priority::Start), Ok(()));
+        for _ in 0..10 {
+            assert_eq!(b.try_acquire(t0), Ok(()));
         }
-        // The tenth slot is the polls' reserve.
-        assert_eq!(
-            b.try_acquire(t0, Priority::Start),
-            Err(t0 + Duration::from_secs(10))
-        );
-        assert_eq!(b.try_acquire(t0, Priority::Poll), Ok(()));
-        assert_eq!(
-            b.try_acquire(t0, Priority::Poll),
-            Err(t0 + Duration::from_secs(10))
-        );
+        assert_eq!(b.try_acquire(t0), Err(t0 + Duration::from_secs(10)));
+        assert_eq!(b.in_window(t0), 10);
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(b.try_acquire(later, Priority::Start), Ok(()));
+        assert_eq!(b.try_acquire(later), Ok(()));
+        assert_eq!(b.in_window(later), 1);
     }
 
     #[test]
     fn sliding_window_frees_the_oldest_first() {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
-        let mut b = RateBudget::new(3, Duration::from_secs(10)).with_reserve(0);
+        let mut b = RateBudget::new(3, Duration::from_secs(10));
         for i in 0..3 {
-            b.try_acquire(t0 + s * i, Priority::Start).unwrap();
+            b.try_acquire(t0 + s * i).unwrap();
         }
-        assert_eq!(b.next_slot(t0 + s * 5, Priority::Start), t0 + s * 10);
-        b.try_acquire(t0 + s * 10, Priority::Start).unwrap();
-        assert_eq!(b.next_slot(t0 + s * 10, Priority::Start), t0 + s * 11);
+        assert_eq!(b.next_slot(t0 + s * 5), t0 + s * 10);
+        b.try_acquire(t0 + s * 10).unwrap();
+        assert_eq!(b.next_slot(t0 + s * 10), t0 + s * 11);
     }
 
     #[test]
@@ -304,27 +158,34 @@ mod tests {
         let t0 = Instant::now();
         let mut b = RateBudget::cloudflare();
         b.throttled(t0, Some(Duration::from_secs(30)));
-        assert_eq!(
-            b.next_slot(t0, Priority::Poll),
-            t0 + Duration::from_secs(30)
-        );
+        assert_eq!(b.next_slot(t0), t0 + Duration::from_secs(30));
         b.throttled(t0, None);
-        assert_eq!(
-            b.next_slot(t0, Priority::Poll),
-            t0 + Duration::from_secs(300)
-        );
+        assert_eq!(b.next_slot(t0), t0 + Duration::from_secs(300));
         assert_eq!(b.throttled_count(), 2);
-        assert_eq!(
-            b.try_acquire(t0 + Duration::from_secs(300), Priority::Poll),
-            Ok(())
-        );
+        assert_eq!(b.try_acquire(t0 + Duration::from_secs(300)), Ok(()));
     }
 
     #[test]
-    fn a_budget_of_one_has_no_reserve() {
+    fn a_budget_of_zero_allows_one() {
         let t0 = Instant::now();
         let mut b = RateBudget::new(0, Duration::from_secs(1));
         assert_eq!(b.limit(), 1);
-        assert_eq!(b.try_acquire(t0, Priority::Start), Ok(()));
+        assert_eq!(b.try_acquire(t0), Ok(()));
+    }
+
+    #[test]
+    fn the_spacing_never_fills_a_window() {
+        assert_eq!(
+            RateBudget::cloudflare().spacing(),
+            Duration::from_millis(250)
+        );
+        // 1 s / 3 rounds up: three requests spaced so never fit four in a second.
+        let b = RateBudget::new(3, Duration::from_secs(1));
+        assert_eq!(b.spacing(), Duration::from_nanos(333_333_334));
+        let t0 = Instant::now();
+        let mut b = RateBudget::new(3, Duration::from_secs(1));
+        for i in 0..30 {
+            assert_eq!(b.try_acquire(t0 + b.spacing() * i), Ok(()), "request {i}");
+        }
     }
 }

@@ -139,14 +139,16 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What to do when the service says the export job is gone (cancelled, unknown bookmark).
+/// What to do when the service says the export job is gone (cancelled, unknown bookmark),
+/// in whichever layer of the reply it says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum JobGonePolicy {
-    /// Fail with [`crate::Error::JobGone`].
-    #[default]
+    /// Fail with [`crate::Error::JobGone`] (restarts forbidden).
     Fail,
     /// Start one new export (reported as [`crate::Event::ExportRestarted`]); fail if that one
-    /// goes too.
+    /// goes too. The default: a pause the service forced (a long `Retry-After`) may outlast
+    /// its own cancel-if-unpolled limit.
+    #[default]
     RestartOnce,
 }
 

@@ -118,6 +118,142 @@ pub fn judge_head(status: StatusCode, headers: &HeaderMap, requested_from: u64) 
     }
 }
 
+/// How the end of a response body is vouched for: by a length, by the transfer's framing, or
+/// by nothing but the connection closing (which a cut connection looks exactly like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length`: the body is whole when this many bytes arrived.
+    Length(u64),
+    /// Chunked transfer coding (HTTP/1.1) or a stream of HTTP/2 and later: the transport
+    /// reports a clean end only after the last chunk or frame.
+    Framed,
+    /// Neither: the body ends when the connection closes, so a clean end proves nothing. Its
+    /// length must be confirmed by another request before the file is whole.
+    CloseDelimited,
+}
+
+/// How a response head frames its body.
+pub fn framing(head: &http::Response<()>) -> Framing {
+    let headers = head.headers();
+    let chunked = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|c| c.trim().eq_ignore_ascii_case("chunked"));
+    if chunked {
+        return Framing::Framed;
+    }
+    if let Some(n) = header_u64(headers, http::header::CONTENT_LENGTH) {
+        return Framing::Length(n);
+    }
+    if head.version() >= http::Version::HTTP_2 {
+        return Framing::Framed;
+    }
+    Framing::CloseDelimited
+}
+
+/// The content or transfer coding of a response other than `identity` (and `chunked`), if any:
+/// such bytes are not the dump and are never saved as SQL.
+pub fn foreign_coding(headers: &HeaderMap) -> Option<String> {
+    let codings = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let content = codings(http::header::CONTENT_ENCODING);
+    let transfer = codings(http::header::TRANSFER_ENCODING);
+    content
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .or_else(|| {
+            transfer
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .find(|c| {
+                    !c.is_empty()
+                        && !c.eq_ignore_ascii_case("chunked")
+                        && !c.eq_ignore_ascii_case("identity")
+                })
+        })
+        .map(|c| c.chars().filter(|c| !c.is_control()).take(40).collect())
+}
+
+/// What identifies one version of the file: its validator and its size. Remembered from the
+/// first head of a download and compared on every resumption, so two files are never stitched.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileIdentity {
+    /// A strong `ETag`, else `Last-Modified`.
+    pub validator: Option<Validator>,
+    /// The whole file's size, when a head told it.
+    pub total: Option<u64>,
+}
+
+/// A validator for `If-Range`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validator {
+    /// A strong entity tag, quotes included.
+    ETag(String),
+    /// A `Last-Modified` date, as sent.
+    LastModified(String),
+}
+
+impl FileIdentity {
+    /// The identity a head shows: its validator, and the size from `Content-Range`'s total (a
+    /// 206 or 416) or `Content-Length` (a 200).
+    pub fn of(head: &http::Response<()>) -> Self {
+        let headers = head.headers();
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let validator = text(http::header::ETAG)
+            .filter(|e| !e.starts_with("W/"))
+            .map(Validator::ETag)
+            .or_else(|| text(http::header::LAST_MODIFIED).map(Validator::LastModified));
+        let total = match head.status().as_u16() {
+            206 | 416 => text(http::header::CONTENT_RANGE)
+                .and_then(|v| parse_content_range(&v))
+                .and_then(|r| r.total),
+            200 => header_u64(headers, http::header::CONTENT_LENGTH),
+            _ => None,
+        };
+        Self { validator, total }
+    }
+
+    /// The `If-Range` value for a resumption, if there is a validator.
+    pub fn if_range(&self) -> Option<&str> {
+        match &self.validator {
+            Some(Validator::ETag(v) | Validator::LastModified(v)) => Some(v),
+            None => None,
+        }
+    }
+
+    /// Why a later head (`now`) shows another file than this one, if it does: a different
+    /// size, or a validator that changed or went missing.
+    pub fn differs(&self, now: &FileIdentity) -> Option<String> {
+        if let (Some(a), Some(b)) = (self.total, now.total) {
+            if a != b {
+                return Some(format!("the file was {a} bytes, the resumption says {b}"));
+            }
+        }
+        match (&self.validator, &now.validator) {
+            (None, _) => None,
+            (Some(a), Some(b)) if a == b => None,
+            (Some(_), Some(_)) => Some("the file's validator changed".to_owned()),
+            (Some(_), None) => Some("the resumption carries no validator".to_owned()),
+        }
+    }
+}
+
 /// What the bytes of one finished body make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndVerdict {

@@ -71,7 +71,7 @@ impl Hint {
             Self::Account => "check CLOUDFLARE_ACCOUNT_ID (or --account-id): the account is wrong or the token cannot use it",
             Self::NotFound => "no such database in this account: check the database id or name",
             Self::ExportAlreadyRunning => "another export of this database is running; wait for it to finish or time out, then retry",
-            Self::VirtualTables => "the database has virtual tables (FTS5): export the other tables with --table, or use --compatibility sqlite3_cli_only",
+            Self::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
             Self::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
             Self::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
             Self::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
@@ -154,6 +154,14 @@ pub enum Transient {
     },
     /// An HTTP 5xx (or 408) envelope from the API.
     ServerError(ApiError),
+    /// An HTTP 5xx (or 408) whose body was over the cap or not read: the status alone says
+    /// "try again".
+    ServerStatus {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// A "running" reply to a start that gave no bookmark: nothing could be polled.
+    MissingBookmark,
     /// A reply that is not JSON: a proxy's HTML error page, for example.
     NotJson {
         /// The HTTP status.
@@ -205,6 +213,10 @@ impl fmt::Display for Transient {
             }
             Self::Throttled { retry_after: None } => f.write_str("rate limited (HTTP 429)"),
             Self::ServerError(e) => write!(f, "{e}"),
+            Self::ServerStatus { status } => write!(f, "HTTP {status} (body not read)"),
+            Self::MissingBookmark => {
+                f.write_str("the service said the export runs but gave no bookmark")
+            }
             Self::NotJson {
                 status,
                 content_type,
@@ -265,6 +277,19 @@ pub enum ProtocolError {
     BookmarkChanged,
     /// The download server sent more bytes than it announced, or an inconsistent range.
     InconsistentDownload(String),
+    /// "Running" replies kept coming without a bookmark to poll.
+    MissingBookmark,
+    /// A successful API reply in a content coding other than `identity` (not asked for).
+    EncodedReply(String),
+    /// The download came in a content or transfer coding other than `identity` (not asked
+    /// for): those bytes are not the SQL dump, and they are not saved as if they were.
+    EncodedDownload(String),
+    /// A download body without `Content-Length` or chunked framing ended when its connection
+    /// closed, and the server would not confirm the length (a range request at the end).
+    UnconfirmedLength {
+        /// Bytes that arrived.
+        received: u64,
+    },
 }
 
 impl fmt::Display for ProtocolError {
@@ -277,6 +302,18 @@ impl fmt::Display for ProtocolError {
             Self::UnknownStatus(s) => write!(f, "the export reported an unknown status {s:?}"),
             Self::BookmarkChanged => f.write_str("the export's bookmark changed while polling"),
             Self::InconsistentDownload(d) => write!(f, "inconsistent download: {d}"),
+            Self::MissingBookmark => f.write_str(
+                "the service kept saying the export runs without giving its bookmark",
+            ),
+            Self::EncodedReply(c) => write!(f, "a reply came {c}-encoded; identity was asked for"),
+            Self::EncodedDownload(c) => write!(
+                f,
+                "the download came {c}-encoded (identity was asked for); encoded bytes are not saved as SQL"
+            ),
+            Self::UnconfirmedLength { received } => write!(
+                f,
+                "the download ended after {received} bytes when its connection closed, with no length to check it against, and the server would not confirm the length"
+            ),
         }
     }
 }
@@ -390,7 +427,11 @@ impl Error {
                         | Transient::DownloadStatus(_),
                     ..
                 }
-                | Self::Protocol(ProtocolError::InconsistentDownload(_))
+                | Self::Protocol(
+                    ProtocolError::InconsistentDownload(_)
+                        | ProtocolError::EncodedDownload(_)
+                        | ProtocolError::UnconfirmedLength { .. }
+                )
         )
     }
 }

@@ -39,6 +39,16 @@ pub enum Event {
         /// What failed.
         reason: Transient,
     },
+    /// The service forced a pause (`Retry-After`) longer than `max_gap` while the export
+    /// runs: the service may cancel the export meanwhile (then it is started again once,
+    /// unless restarts are forbidden; see [`crate::JobGonePolicy`]).
+    PausedByService {
+        /// How long the next poll waits (the service's `Retry-After`, capped at
+        /// `max_retry_after`).
+        pause: Duration,
+        /// The longest gap between polls our own pacing and back-off allow.
+        max_gap: Duration,
+    },
     /// The service lost the job, and a new export was started as configured.
     ExportRestarted {
         /// The service's message.

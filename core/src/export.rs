@@ -1,11 +1,15 @@
 //! The export machine: idle → polling (with a bookmark) → downloading → complete | failed.
 
 use crate::config::{Config, Job, JobGonePolicy};
-use crate::download::{judge_end, judge_head, EndVerdict, HeadVerdict};
+use crate::download::{
+    foreign_coding, framing, judge_end, judge_head, EndVerdict, FileIdentity, Framing, HeadVerdict,
+};
 use crate::error::{Error, Hint, ProtocolError, Transient};
 use crate::event::{Event, Outcome};
 use crate::io::{input_name, Input, InputError, Machine, Output, RequestId};
-use crate::reply::{parse_export_reply, uploaded_part, ExportStatus, Progress, ReplyError};
+use crate::reply::{
+    parse_export_reply, retry_after, uploaded_part, ExportStatus, Progress, ReplyError,
+};
 use crate::request::{api_request, download_request, export_body, export_uri};
 use crate::secret::SignedUrl;
 use crate::session::Session;
@@ -65,7 +69,33 @@ struct Download {
     filename: String,
     /// Bytes in the sink, verified as part of the file.
     have: u64,
+    /// The most bytes ever held of this file: a resumption after passing it brought bytes,
+    /// and does not count against `max_resumes`.
+    best: u64,
+    /// The file's validator and size from its first head: every resumption must show the
+    /// same, or the download starts over (two files are never stitched).
+    identity: Option<FileIdentity>,
+    /// The whole file's size, when the current body's head told it.
     total: Option<u64>,
+    /// How the current body's end is vouched for.
+    framing: Framing,
+    /// The next request confirms the length of a body that ended with its connection.
+    confirming: bool,
+}
+
+impl Download {
+    fn new(url: SignedUrl, filename: String) -> Self {
+        Self {
+            url,
+            filename,
+            have: 0,
+            best: 0,
+            identity: None,
+            total: None,
+            framing: Framing::Framed,
+            confirming: false,
+        }
+    }
 }
 
 /// What the machine is doing.
@@ -104,6 +134,14 @@ pub struct Export {
     resume: Option<Download>,
     parts: BTreeSet<u32>,
     first_requests: u32,
+    /// When the last API request went out: the next one waits `min_interval` from it (the
+    /// first poll after a start excepted), so no input sequence makes a storm.
+    last_api_sent: Option<Instant>,
+    /// The next API request is the first poll after the start: it goes at once.
+    poll_at_once: bool,
+    /// A "running" reply came without a bookmark: a later "already running" is that export,
+    /// and giving up says so.
+    bookmarkless: bool,
     restarted: bool,
     unknown_in_row: u32,
     url_refreshes: u32,
@@ -145,6 +183,9 @@ impl Export {
             resume: None,
             parts: BTreeSet::new(),
             first_requests: 0,
+            last_api_sent: None,
+            poll_at_once: false,
+            bookmarkless: false,
             restarted: false,
             unknown_in_row: 0,
             url_refreshes: 0,
@@ -177,14 +218,31 @@ impl Export {
         self.bookmark.as_deref()
     }
 
-    /// How much of a shared [`crate::RateBudget`] the next API request may use: a running
-    /// export's polls come before new exports.
-    pub fn priority(&self) -> crate::Priority {
-        if self.bookmark.is_some() || self.resume.is_some() {
-            crate::Priority::Poll
-        } else {
-            crate::Priority::Start
+    /// The next request and when it is due, for a scheduler such as [`crate::Fleet`]: `None`
+    /// while events wait to be polled, a request is out, a body streams, or the export is
+    /// over. The request leaves through `poll_output` once the clock fed passes `at`, and is
+    /// stamped with that time.
+    pub fn next_request(&self) -> Option<crate::fleet::NextRequest> {
+        use crate::fleet::{NextRequest, RequestKind};
+        if self.session.has_events() || self.session.is_done() {
+            return None;
         }
+        let Step::Due(at) = self.step else {
+            return None;
+        };
+        let kind = if self.download.is_some() {
+            RequestKind::Download
+        } else if self.resume.is_some() {
+            RequestKind::UrlRefresh
+        } else if self.bookmark.is_some() {
+            RequestKind::Poll
+        } else {
+            RequestKind::Start
+        };
+        Some(NextRequest {
+            at: at.min(self.session.deadline),
+            kind,
+        })
     }
 
     /// The next queued event, if any, without moving the machine on (for drivers that report
@@ -213,6 +271,17 @@ impl Export {
         }
     }
 
+    /// The earliest an API request due at `at` may go: `min_interval` after the last one
+    /// went out, except the first poll after a start.
+    fn api_floor(&self, at: Instant) -> Instant {
+        match self.last_api_sent {
+            Some(sent) if self.download.is_none() && !self.poll_at_once => {
+                at.max(crate::session::later(sent, self.config.pacing.min_interval))
+            }
+            _ => at,
+        }
+    }
+
     fn fail(&mut self, error: Error) {
         self.session.finish(Err(error));
         self.step = Step::Over;
@@ -225,10 +294,36 @@ impl Export {
             .is_some()
             .then_some(self.config.pacing.max_gap)
             .filter(|_| self.download.is_none());
+        let forced = match (&reason, cap) {
+            (
+                Transient::Throttled {
+                    retry_after: Some(after),
+                },
+                Some(max_gap),
+            ) => Some((*after).min(self.config.retry.max_retry_after)).filter(|p| *p > max_gap),
+            _ => None,
+        };
         match self.session.retry(reason, cap) {
-            Some(at) => self.step = Step::Due(at),
+            Some(at) => {
+                if let Some(pause) = forced {
+                    self.session.event(Event::PausedByService {
+                        pause,
+                        max_gap: self.config.pacing.max_gap,
+                    });
+                }
+                self.step = Step::Due(at);
+            }
             None => self.step = Step::Over,
         }
+    }
+
+    /// A reply that should not happen but may pass: retried like a failure, and once the
+    /// attempts are spent, `error` (not a generic "gave up").
+    fn anomaly(&mut self, reason: Transient, error: ProtocolError) {
+        if self.session.failures.saturating_add(1) >= self.config.retry.max_attempts {
+            return self.fail(Error::Protocol(error));
+        }
+        self.retry(reason);
     }
 
     fn on_reply(&mut self, sent_at: Instant, response: http::Response<Vec<u8>>) {
@@ -250,12 +345,30 @@ impl Export {
         match error {
             // Our own earlier first request may have started this export before its reply
             // was lost; nobody polls that orphan, so the service cancels it. Wait it out.
-            Error::Api(api)
-                if api.hint == Some(Hint::ExportAlreadyRunning)
+            // "Already running" may come in any layer: the envelope, or the result's own.
+            ref e
+                if e.hint() == Some(Hint::ExportAlreadyRunning)
                     && self.bookmark.is_none()
                     && self.first_requests > 1 =>
             {
-                self.retry(Transient::OrphanedExport(api))
+                let api = match error {
+                    Error::Api(api) => api,
+                    other => crate::error::ApiError::new(
+                        200,
+                        vec![crate::wire::ResponseInfo {
+                            message: other.to_string(),
+                            ..Default::default()
+                        }],
+                    ),
+                };
+                if self.bookmarkless {
+                    self.anomaly(
+                        Transient::OrphanedExport(api),
+                        ProtocolError::MissingBookmark,
+                    )
+                } else {
+                    self.retry(Transient::OrphanedExport(api))
+                }
             }
             Error::JobGone { message }
                 if self.config.job_gone == JobGonePolicy::RestartOnce && !self.restarted =>
@@ -297,6 +410,12 @@ impl Export {
             }
             self.session.event(Event::Log(line));
         }
+        if self.bookmark.is_none() && !matches!(progress.status, ExportStatus::Complete { .. }) {
+            // "Running" with nothing to poll: asking again starts another export, so this
+            // is backed off like a failure, and bounded.
+            self.bookmarkless = true;
+            return self.anomaly(Transient::MissingBookmark, ProtocolError::MissingBookmark);
+        }
         match progress.status {
             ExportStatus::Running => {
                 self.unknown_in_row = 0;
@@ -304,6 +423,7 @@ impl Export {
                 if started_now {
                     // The reply that starts an export is never held; the first poll is
                     // where the service can hold (wrangler polls at once too).
+                    self.poll_at_once = true;
                     self.step = Step::Due(self.session.now);
                 } else {
                     self.schedule_poll(sent_at);
@@ -326,16 +446,15 @@ impl Export {
                     filename: filename.clone(),
                     bookmark: self.bookmark.clone(),
                 });
-                // After a URL refresh, keep the bytes we have if it is the same file.
-                let have = match self.resume.take() {
-                    Some(d) if d.filename == filename => d.have,
-                    _ => 0,
-                };
-                self.download = Some(Download {
-                    url,
-                    filename,
-                    have,
-                    total: None,
+                // After a URL refresh, keep the bytes we have if it is the same file name;
+                // the next head's validator and size decide whether they stay.
+                self.download = Some(match self.resume.take() {
+                    Some(d) if d.filename == filename => Download {
+                        url,
+                        confirming: d.confirming,
+                        ..d
+                    },
+                    _ => Download::new(url, filename),
                 });
                 self.step = Step::Due(self.session.now);
             }
@@ -355,17 +474,72 @@ impl Export {
         let Some(download) = self.download.as_mut() else {
             return;
         };
-        match judge_head(head.status(), head.headers(), download.have) {
+        let confirming = std::mem::take(&mut download.confirming);
+        let status = head.status();
+        if status.is_success() {
+            if let Some(coding) = foreign_coding(head.headers()) {
+                return self.fail(Error::Protocol(ProtocolError::EncodedDownload(coding)));
+            }
+        }
+        let seen = FileIdentity::of(head);
+        let mut verdict = judge_head(status, head.headers(), download.have);
+        if confirming && download.have == 0 && status.as_u16() == 416 && seen.total == Some(0) {
+            verdict = HeadVerdict::AlreadyWhole; // an empty file, confirmed
+        }
+        match verdict {
             HeadVerdict::Write { start_at, total } => {
+                let body_framing = framing(head);
+                if start_at > 0 {
+                    // A resumption: the same file (validator and size), or start over.
+                    let changed = download.identity.as_ref().and_then(|id| id.differs(&seen));
+                    if let Some(why) = changed {
+                        return self.restart_download(status.as_u16(), why);
+                    }
+                } else {
+                    if confirming {
+                        let same = download.identity.as_ref().is_some_and(|id| {
+                            id.validator.is_some() && id.differs(&seen).is_none()
+                        });
+                        match body_framing {
+                            // The whole file again, of the length we hold: confirmed.
+                            Framing::Length(n) if n == download.have && same => {
+                                return self.complete();
+                            }
+                            Framing::CloseDelimited => {
+                                let received = download.have;
+                                return self.fail(Error::Protocol(
+                                    ProtocolError::UnconfirmedLength { received },
+                                ));
+                            }
+                            _ => {}
+                        }
+                    }
+                    // A whole body (to a ranged request: the file changed, or the server
+                    // ignores ranges): it is the file from now on.
+                    download.identity = Some(seen);
+                }
                 if start_at != download.have {
                     download.have = start_at;
                     self.session.event(Event::DownloadRestarted);
                 }
                 download.total = total;
+                download.framing = body_framing;
                 self.step = Step::BodyReady { id, start_at };
             }
-            HeadVerdict::AlreadyWhole => self.complete(),
+            HeadVerdict::AlreadyWhole => {
+                let changed = match (download.identity.as_ref().and_then(|i| i.total), seen.total) {
+                    (Some(a), Some(b)) if a != b => {
+                        Some(format!("the file was {a} bytes, now {b}"))
+                    }
+                    _ => None,
+                };
+                match changed {
+                    Some(why) => self.restart_download(status.as_u16(), why),
+                    None => self.complete(),
+                }
+            }
             HeadVerdict::Expired => {
+                download.confirming = confirming;
                 self.url_refreshes += 1;
                 if self.url_refreshes > self.config.download.max_url_refreshes {
                     return self.fail(Error::GaveUp {
@@ -377,21 +551,44 @@ impl Export {
                 self.resume = self.download.take();
                 self.step = Step::Due(self.session.now);
             }
-            HeadVerdict::Retry(status) => self.retry(Transient::DownloadStatus(status)),
-            HeadVerdict::Refused(status) => self.fail(Error::DownloadRefused { status }),
-            HeadVerdict::Inconsistent(detail) => {
-                download.have = 0;
-                self.session.event(Event::DownloadRestarted);
-                self.resumed(
-                    Transient::DownloadStatus(head.status().as_u16()),
-                    Some(detail),
-                );
+            HeadVerdict::Retry(s @ (429 | 503)) => {
+                download.confirming = confirming;
+                match retry_after(head.headers()) {
+                    Some(after) => self.retry(Transient::Throttled {
+                        retry_after: Some(after),
+                    }),
+                    None => self.retry(Transient::DownloadStatus(s)),
+                }
             }
+            HeadVerdict::Retry(s) => {
+                download.confirming = confirming;
+                self.retry(Transient::DownloadStatus(s))
+            }
+            HeadVerdict::Refused(s) => self.fail(Error::DownloadRefused { status: s }),
+            HeadVerdict::Inconsistent(detail) => self.restart_download(status.as_u16(), detail),
         }
+    }
+
+    /// The head showed another file, or contradicted the request: the sink starts over from
+    /// byte 0 with a plain GET (counted as a resumption).
+    fn restart_download(&mut self, status: u16, detail: String) {
+        if let Some(d) = self.download.as_mut() {
+            d.have = 0;
+            d.identity = None;
+            d.total = None;
+            d.confirming = false;
+        }
+        self.session.event(Event::DownloadRestarted);
+        self.resumed(Transient::DownloadStatus(status), Some(detail));
     }
 
     /// Counts a resumption (bounded) and schedules it.
     fn resumed(&mut self, reason: Transient, inconsistency: Option<String>) {
+        if let Some(d) = self.download.as_mut().filter(|d| d.have > d.best) {
+            // This body brought bytes never held before: free.
+            d.best = d.have;
+            return self.retry(reason);
+        }
         self.resumes += 1;
         if self.resumes > self.config.download.max_resumes {
             return self.fail(match inconsistency {
@@ -410,6 +607,16 @@ impl Export {
             return;
         };
         match judge_end(start_at, written, download.total) {
+            EndVerdict::Whole(have)
+                if download.total.is_none() && download.framing == Framing::CloseDelimited =>
+            {
+                // The connection closed, which is also what a cut looks like: confirm the
+                // length (`Range: bytes=N-` → `416 bytes */N`) before calling it whole.
+                download.have = have;
+                download.best = download.best.max(have);
+                download.confirming = true;
+                self.step = Step::Due(self.session.now);
+            }
             EndVerdict::Whole(have) => {
                 download.have = have;
                 self.complete();
@@ -497,7 +704,9 @@ impl Machine for Export {
         }
         let now = self.session.now;
         match self.step {
-            Step::Due(at) if at > now => self.session.wait_until(at),
+            Step::Due(at) if self.api_floor(at) > now => {
+                self.session.wait_until(self.api_floor(at))
+            }
             Step::Due(_) => {
                 if let Some(d) = self.download.as_ref().filter(|_| !self.announced) {
                     // Tell the caller before the request goes out; the request follows.
@@ -509,13 +718,16 @@ impl Machine for Export {
                 match &self.download {
                     Some(d) => {
                         self.announced = false;
+                        let if_range = d.identity.as_ref().and_then(FileIdentity::if_range);
                         Output::Download {
                             id,
-                            request: download_request(&d.url, d.have),
+                            request: download_request(&d.url, d.have, d.confirming, if_range),
                         }
                     }
                     None => {
                         self.first_requests += u32::from(self.bookmark.is_none());
+                        self.last_api_sent = Some(now);
+                        self.poll_at_once = false;
                         if self.body.0 != self.bookmark {
                             let body = export_body(&self.job, self.bookmark.as_deref());
                             self.body = (self.bookmark.clone(), body);

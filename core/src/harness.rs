@@ -190,7 +190,7 @@ pub fn fuzz_download(data: &[u8]) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// An API reply "still running" (status form 0: HTTP 202 active, 1: 200 active, 2: no
-    /// status), held open `held_ms` by the service, with some log lines.
+    /// status, 3: active without a bookmark), held open `held_ms` by the service, with some log lines.
     Running {
         /// How "running" is said.
         form: u8,
@@ -235,7 +235,7 @@ pub fn actions_from_bytes(data: &[u8]) -> Vec<Action> {
     while !b.is_empty() && out.len() < 256 {
         let action = match b.u8() % 12 {
             0 | 1 => Action::Running {
-                form: b.u8() % 3,
+                form: b.u8() % 4,
                 held_ms: b.u16() % 3000,
                 parts: b.u8() % 4,
                 other_bookmark: b.u8() == 255,
@@ -317,8 +317,17 @@ pub const FAILURE_REPLIES: &[(u16, &str)] = &[
     (200, r#"{"success":tr"#),
 ];
 
-/// The file the simulated download server holds.
+/// The file the simulated download server holds (version 'a'; version 'b' is what it holds
+/// after the object changed).
 const FILE_LEN: u64 = 10_000;
+
+fn file_len(version: char) -> u64 {
+    if version == 'a' {
+        FILE_LEN
+    } else {
+        FILE_LEN + 7
+    }
+}
 
 /// What a simulated run did, for tests to look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,7 +382,16 @@ pub fn run_script(script: &[Action]) -> RunReport {
     let mut retry_pending = false;
     let mut sink_len: u64 = 0;
     let mut body: Option<(RequestId, u64)> = None; // (id, bytes the server will send)
+    let mut pending: Option<(char, bool)> = None; // (version, encoded) of the held body
     let mut steps = 0u32;
+    // No storm: the send times of the API requests in the last 10 s of virtual time.
+    let mut window: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
+    // Which version of the file the sink holds ('a', 'b'), and whether it mixes two, or
+    // holds encoded bytes.
+    let mut sink_version = 'a';
+    let mut served_version = 'a';
+    let mut stitched = false;
+    let mut encoded = false;
 
     loop {
         steps += 1;
@@ -382,8 +400,11 @@ pub fn run_script(script: &[Action]) -> RunReport {
         match export.poll_output() {
             Output::Done(result) => {
                 if let Ok(outcome) = &result {
-                    assert_eq!(outcome.bytes, FILE_LEN, "a short file reported complete");
-                    assert_eq!(sink_len, FILE_LEN, "the sink does not hold the file");
+                    let len = file_len(sink_version);
+                    assert_eq!(outcome.bytes, len, "a short file reported complete");
+                    assert_eq!(sink_len, len, "the sink does not hold the file");
+                    assert!(!stitched, "two versions of the file stitched together");
+                    assert!(!encoded, "encoded bytes reported as the file");
                 }
                 assert!(
                     now <= deadline + Duration::from_secs(70),
@@ -433,6 +454,18 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     "token sent off the API base"
                 );
                 report.api_requests += 1;
+                window.push_back(now);
+                while window
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(10))
+                {
+                    window.pop_front();
+                }
+                assert!(
+                    window.len() <= 12,
+                    "a storm: {} API requests within 10 s",
+                    window.len()
+                );
                 let sent = now;
                 let Some(action) = next() else {
                     export
@@ -465,8 +498,19 @@ pub fn run_script(script: &[Action]) -> RunReport {
                         let lines: Vec<String> = (0..parts)
                             .map(|p| format!("\"Uploaded part {}\"", 3 - p))
                             .collect();
+                        // Form 3: "running" without a bookmark (an anomaly; never a storm).
+                        let at_bookmark = if form == 3 {
+                            String::new()
+                        } else {
+                            format!(r#""at_bookmark":"{served_bookmark}","#)
+                        };
+                        let status = if form == 3 {
+                            r#","status":"active""#
+                        } else {
+                            status
+                        };
                         let body = format!(
-                            r#"{{"success":true,"errors":[],"messages":[],"result":{{"at_bookmark":"{served_bookmark}"{status},"type":"export","messages":[{}],"extra":{{"x":1}}}}}}"#,
+                            r#"{{"success":true,"errors":[],"messages":[],"result":{{{at_bookmark}"type":"export","messages":[{}],"extra":{{"x":1}}{status}}}}}"#,
                             lines.join(",")
                         );
                         if bookmark.is_some() {
@@ -585,7 +629,7 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     r.body(()).expect("valid head")
                 };
                 let kind = match next() {
-                    Some(Action::Head(k)) => k % 8,
+                    Some(Action::Head(k)) => k % 12,
                     Some(Action::Body { .. } | Action::Running { .. } | Action::Complete) => 0,
                     Some(Action::Cancel) | None => {
                         export
@@ -599,25 +643,84 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     }
                     Some(_) => 7,
                 };
-                let head = match kind {
-                    // Honours Range (206 when resuming).
-                    0 | 1 if from > 0 => head(
-                        206,
-                        &[
-                            (
-                                "content-range",
-                                format!("bytes {from}-{}/{FILE_LEN}", FILE_LEN - 1),
-                            ),
-                            ("content-length", (FILE_LEN - from).to_string()),
-                        ],
+                let version = served_version;
+                let len = file_len(version);
+                let etag = format!("\"{version}\"");
+                let if_range = request
+                    .headers()
+                    .get(http::header::IF_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let ranged = request.headers().contains_key(http::header::RANGE);
+                // A server that honours If-Range answers a changed file whole.
+                let honours = if_range.as_deref().is_none_or(|v| v == etag);
+                let whole_head = |pairs: &[(&str, String)]| {
+                    let mut all = vec![("etag", etag.clone())];
+                    all.extend(pairs.iter().cloned());
+                    head(200, &all)
+                };
+                let (head, will_send) = match kind {
+                    // Honours Range (206 when resuming, 416 at the end).
+                    0 | 1 if ranged && honours && from >= len => {
+                        (head(416, &[("content-range", format!("bytes */{len}"))]), 0)
+                    }
+                    0 | 1 if ranged && honours => (
+                        head(
+                            206,
+                            &[
+                                ("content-range", format!("bytes {from}-{}/{len}", len - 1)),
+                                ("content-length", (len - from).to_string()),
+                                ("etag", etag.clone()),
+                            ],
+                        ),
+                        len - from,
                     ),
-                    0 | 1 => head(200, &[("content-length", FILE_LEN.to_string())]),
+                    0 | 1 => (whole_head(&[("content-length", len.to_string())]), len),
                     // Ignores Range.
-                    2 => head(200, &[("content-length", FILE_LEN.to_string())]),
-                    3 => head(403, &[]),
-                    4 => head(503, &[]),
-                    5 => head(404, &[]),
-                    6 => head(206, &[("content-range", "bytes 1-2/3".to_owned())]),
+                    2 => (whole_head(&[("content-length", len.to_string())]), len),
+                    3 => (head(403, &[]), 0),
+                    4 => (head(503, &[]), 0),
+                    5 => (head(404, &[]), 0),
+                    6 => (head(206, &[("content-range", "bytes 1-2/3".to_owned())]), 0),
+                    // No Content-Length, no chunked framing: the end is the connection's.
+                    8 => (whole_head(&[]), len),
+                    // The object changes under us; a hostile server even answers the range.
+                    9 => {
+                        served_version = if version == 'a' { 'b' } else { 'a' };
+                        let len = file_len(served_version);
+                        let etag = format!("\"{served_version}\"");
+                        if ranged && from < len {
+                            (
+                                head(
+                                    206,
+                                    &[
+                                        (
+                                            "content-range",
+                                            format!("bytes {from}-{}/{len}", len - 1),
+                                        ),
+                                        ("content-length", (len - from).to_string()),
+                                        ("etag", etag),
+                                    ],
+                                ),
+                                len - from,
+                            )
+                        } else {
+                            (
+                                head(200, &[("content-length", len.to_string()), ("etag", etag)]),
+                                len,
+                            )
+                        }
+                    }
+                    // Encoded bytes.
+                    10 => (
+                        whole_head(&[
+                            ("content-length", (len / 3).to_string()),
+                            ("content-encoding", "gzip".to_owned()),
+                        ]),
+                        len / 3,
+                    ),
+                    // Throttled, with a Retry-After.
+                    11 => (head(429, &[("retry-after", "3".to_owned())]), 0),
                     _ => {
                         export
                             .handle_input(
@@ -631,11 +734,9 @@ pub fn run_script(script: &[Action]) -> RunReport {
                         continue;
                     }
                 };
-                let will_send = match kind {
-                    0 | 1 if from > 0 => FILE_LEN - from,
-                    0..=2 => FILE_LEN,
-                    _ => 0,
-                };
+                let head_version = if kind == 9 { served_version } else { version };
+                let head_encoded = kind == 10;
+                pending = Some((head_version, head_encoded));
                 body = Some((id, will_send));
                 export
                     .handle_input(now, Input::DownloadHead { id, head })
@@ -651,6 +752,15 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     start_at == 0 || start_at == sink_len,
                     "a gap or overlap in the sink"
                 );
+                let (version, enc) = pending.take().expect("a head before the body");
+                if start_at == 0 {
+                    sink_version = version;
+                    stitched = false;
+                    encoded = enc;
+                } else {
+                    stitched |= version != sink_version;
+                    encoded |= enc;
+                }
                 sink_len = start_at;
                 let (share, clean) = match next() {
                     Some(Action::Body { share, clean }) => (share, clean),

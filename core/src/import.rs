@@ -659,16 +659,6 @@ impl Machine for Import {
     }
 }
 
-impl crate::Prioritized for Import {
-    fn priority(&self) -> crate::Priority {
-        if self.bookmark.is_some() {
-            crate::Priority::Poll
-        } else {
-            crate::Priority::Start
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

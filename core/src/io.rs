@@ -24,7 +24,9 @@ impl fmt::Display for RequestId {
 }
 
 /// What the machine wants done next.
-#[derive(Debug)]
+///
+/// `Debug` never shows a download's signed URL beyond its host and path, nor any header
+/// marked sensitive (the token).
 pub enum Output<T> {
     /// Send this API request; feed back [`Input::Reply`] or [`Input::Failed`]. Read at most
     /// [`Machine::reply_limit`] + 1 body bytes.
@@ -68,6 +70,45 @@ pub enum Output<T> {
     Event(Event),
     /// The end. Further calls return the same again.
     Done(Result<T, Error>),
+}
+
+impl<T: fmt::Debug> fmt::Debug for Output<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Send { id, request } => f
+                .debug_struct("Send")
+                .field("id", id)
+                .field("method", request.method())
+                .field("uri", &crate::secret::redacted_uri(request.uri()))
+                .field("headers", request.headers())
+                .field("body_len", &request.body().len())
+                .finish(),
+            Self::Download { id, request } => {
+                let mut headers = request.headers().clone();
+                headers.remove(http::header::AUTHORIZATION);
+                f.debug_struct("Download")
+                    .field("id", id)
+                    .field("url", &crate::secret::redacted_uri(request.uri()))
+                    .field("headers", &headers)
+                    .finish()
+            }
+            Self::Upload { id, request } => f
+                .debug_struct("Upload")
+                .field("id", id)
+                .field("method", request.method())
+                .field("url", &crate::secret::redacted_uri(request.uri()))
+                .field("headers", request.headers())
+                .finish(),
+            Self::WriteBody { id, start_at } => f
+                .debug_struct("WriteBody")
+                .field("id", id)
+                .field("start_at", start_at)
+                .finish(),
+            Self::WaitUntil(at) => f.debug_tuple("WaitUntil").field(at).finish(),
+            Self::Event(e) => f.debug_tuple("Event").field(e).finish(),
+            Self::Done(r) => f.debug_tuple("Done").field(r).finish(),
+        }
+    }
 }
 
 /// What happened, fed to [`Machine::handle_input`] with the time it happened.
@@ -194,6 +235,24 @@ pub trait Machine {
 
     /// The largest API reply body accepted; read at most one byte more.
     fn reply_limit(&self) -> usize;
+
+    /// How many body bytes of an API reply with this status a driver reads: none for a
+    /// 408, 429 or 5xx (the status alone decides: try again later, whatever the body), else
+    /// [`Machine::reply_limit`] + 1 (so an over-long reply is seen as such).
+    fn reply_read_limit(&self, status: http::StatusCode) -> usize {
+        reply_read_limit(status, self.reply_limit())
+    }
+}
+
+/// How many body bytes of an API reply with this status a driver reads, given the machine's
+/// [`Machine::reply_limit`]: none for a 408, 429 or 5xx, else `reply_limit + 1`. (The same as
+/// [`Machine::reply_read_limit`], for a driver that reads on another thread.)
+pub fn reply_read_limit(status: http::StatusCode, reply_limit: usize) -> usize {
+    if crate::reply::retryable_status(status.as_u16()) {
+        0
+    } else {
+        reply_limit.saturating_add(1)
+    }
 }
 
 pub(crate) fn input_name(input: &Input) -> &'static str {

@@ -63,7 +63,7 @@
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
 //! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
 //!   retries and deadline.
-//! - [`budget`]: one request budget shared by many concurrent exports (fleet export).
+//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -73,6 +73,7 @@ pub mod download;
 mod error;
 mod event;
 mod export;
+mod fleet;
 mod ids;
 mod import;
 mod io;
@@ -90,7 +91,7 @@ pub mod harness;
 #[cfg(test)]
 mod proptests;
 
-pub use budget::{Gated, Prioritized, Priority, RateBudget, SharedBudget};
+pub use budget::RateBudget;
 pub use config::{
     is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
     RetryPolicy, DEFAULT_API_BASE,
@@ -98,9 +99,13 @@ pub use config::{
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
 pub use export::{Export, SetupError, State, PROGRESS_STEP};
+pub use fleet::{
+    Finished, Fleet, FleetInput, FleetInputError, FleetOutput, NextRequest, RequestKind, Task,
+    TaskKey,
+};
 pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
-pub use io::{Input, InputError, Machine, Output, RequestId};
+pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
 pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

@@ -262,6 +262,18 @@ impl<T: Clone> Machine for Call<T> {
 }
 
 impl<T: Clone> Call<T> {
+    /// When the call's request is due (`None` while events wait, the request is out, or the
+    /// call is over), for a scheduler such as [`crate::Fleet`].
+    pub fn next_request(&self) -> Option<Instant> {
+        if self.session.has_events() || self.session.is_done() {
+            return None;
+        }
+        match self.step {
+            Step::Due(at) => Some(at.min(self.session.deadline)),
+            Step::Waiting(_) | Step::Over => None,
+        }
+    }
+
     fn retry(&mut self, reason: Transient) {
         self.step = match self.session.retry(reason, None) {
             Some(at) => Step::Due(at),

@@ -14,7 +14,7 @@ fn cases(default: u32) -> u32 {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        6 => (0u8..3, 0u16..3000, 0u8..4, prop::bool::weighted(0.02)).prop_map(
+        6 => (0u8..4, 0u16..3000, 0u8..4, prop::bool::weighted(0.02)).prop_map(
             |(form, held_ms, parts, other_bookmark)| Action::Running { form, held_ms, parts, other_bookmark }
         ),
         2 => Just(Action::Complete),
@@ -155,6 +155,37 @@ fn replay_fuzz_corpora() {
     if root.join("corpus").exists() {
         assert!(replayed > 0, "the corpora are empty");
     }
+}
+
+/// A close-delimited body cut short is never complete: the length is confirmed first, and
+/// the rest comes as a resumption.
+#[test]
+fn a_cut_close_delimited_body_is_confirmed_then_resumed() {
+    let script = [
+        Action::Running {
+            form: 0,
+            held_ms: 0,
+            parts: 0,
+            other_bookmark: false,
+        },
+        Action::Complete,
+        Action::Head(8),
+        Action::Body {
+            share: 128,
+            clean: true,
+        },
+        Action::Head(0),
+        Action::Body {
+            share: 255,
+            clean: true,
+        },
+    ];
+    let report = harness::run_script(&script);
+    assert_eq!(
+        report.result.expect("ended").expect("completed").bytes,
+        10_000
+    );
+    assert_eq!(report.downloads, 2);
 }
 
 /// A well-behaved import: init → upload (a wrong ETag first, then intact) → ingest → poll →

@@ -3,6 +3,7 @@
 //! [`parse_export_reply`] never panics on any input; every failure is a [`ReplyError`] that
 //! says whether trying again may help.
 
+use crate::download::foreign_coding;
 use crate::error::{ApiError, Error, Hint, ProtocolError, Transient};
 use crate::secret::SignedUrl;
 use crate::wire::{Envelope, ExportResult};
@@ -79,6 +80,11 @@ fn looks_like_json(body: &[u8]) -> bool {
     )
 }
 
+/// Whether a status may pass on a later try whatever the body says: 408, 429 and 5xx.
+pub fn retryable_status(status: u16) -> bool {
+    status >= 500 || status == 408 || status == 429
+}
+
 /// Whether an export error message means the service lost the job (cancelled for want of
 /// polling, or a bookmark it does not know), rather than that the export itself failed.
 pub fn means_job_gone(message: &str) -> bool {
@@ -102,11 +108,6 @@ pub fn parse_envelope<T: serde::de::DeserializeOwned>(
     body: &[u8],
     limit: usize,
 ) -> Result<Envelope<T>, ReplyError> {
-    if body.len() > limit {
-        return Err(ReplyError::Fatal(Error::Protocol(
-            ProtocolError::ReplyTooLarge { limit },
-        )));
-    }
     let challenged = headers
         .get("cf-mitigated")
         .and_then(|v| v.to_str().ok())
@@ -118,12 +119,31 @@ pub fn parse_envelope<T: serde::de::DeserializeOwned>(
             hint: Some(Hint::Challenge),
         })));
     }
+    // The status comes first: a 429 or 5xx may pass whatever its body (a driver need not
+    // even read it; see `Machine::reply_read_limit`).
     if status == 429 {
         return Err(ReplyError::Retry(Transient::Throttled {
             retry_after: retry_after(headers),
         }));
     }
-    let retryable_status = status >= 500 || status == 408;
+    let retryable_status = retryable_status(status);
+    let success_status = (200..300).contains(&status);
+    if body.len() > limit {
+        return Err(if retryable_status {
+            ReplyError::Retry(Transient::ServerStatus { status })
+        } else if success_status {
+            ReplyError::Fatal(Error::Protocol(ProtocolError::ReplyTooLarge { limit }))
+        } else {
+            ReplyError::Fatal(Error::Api(ApiError::new(status, Vec::new())))
+        });
+    }
+    if success_status {
+        if let Some(coding) = foreign_coding(headers) {
+            return Err(ReplyError::Fatal(Error::Protocol(
+                ProtocolError::EncodedReply(coding),
+            )));
+        }
+    }
     let envelope: Envelope<T> = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(err) if looks_like_json(body) => {
@@ -164,7 +184,22 @@ pub fn parse_export_reply(
     body: &[u8],
     limit: usize,
 ) -> Result<Progress, ReplyError> {
-    let envelope = parse_envelope::<ExportResult>(status, headers, body, limit)?;
+    let envelope = match parse_envelope::<ExportResult>(status, headers, body, limit) {
+        Ok(e) => e,
+        // The envelope's own layer may say the job is gone too.
+        Err(
+            ReplyError::Fatal(Error::Api(api)) | ReplyError::Retry(Transient::ServerError(api)),
+        ) if api.errors.iter().any(|e| means_job_gone(&e.message)) => {
+            let message = api
+                .errors
+                .iter()
+                .find(|e| means_job_gone(&e.message))
+                .map(|e| e.message.clone())
+                .unwrap_or_default();
+            return Err(ReplyError::Fatal(Error::JobGone { message }));
+        }
+        Err(e) => return Err(e),
+    };
     let Some(result) = envelope.result else {
         return Err(ReplyError::Retry(Transient::InvalidJson {
             status,

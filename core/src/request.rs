@@ -4,7 +4,9 @@
 use crate::config::{ApiBase, Job};
 use crate::secret::SignedUrl;
 use crate::wire::ExportRequestBody;
-use http::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, RANGE};
+use http::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, IF_RANGE, RANGE,
+};
 use http::{Method, Request, Uri};
 
 /// The export endpoint's URI for a job.
@@ -42,21 +44,32 @@ pub(crate) fn api_request(
     let headers = request.headers_mut();
     headers.insert(AUTHORIZATION, authorization.clone());
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     if has_body {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     request
 }
 
-/// A GET of the signed URL: never an `Authorization` header; `Range` when resuming.
-pub(crate) fn download_request(url: &SignedUrl, from: u64) -> Request<()> {
+/// A GET of the signed URL: never an `Authorization` header; always `Accept-Encoding:
+/// identity`; `Range: bytes=N-` when resuming or confirming a length (`ranged`), with
+/// `If-Range` when a validator is known, so a changed file comes back whole (200).
+pub(crate) fn download_request(
+    url: &SignedUrl,
+    from: u64,
+    ranged: bool,
+    if_range: Option<&str>,
+) -> Request<()> {
     let mut request = Request::new(());
     *request.uri_mut() = url.expose().clone();
     let headers = request.headers_mut();
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    if from > 0 {
+    if from > 0 || ranged {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes={from}-")) {
             headers.insert(RANGE, v);
+        }
+        if let Some(v) = if_range.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(IF_RANGE, v);
         }
     }
     request

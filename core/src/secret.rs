@@ -91,12 +91,9 @@ impl SignedUrl {
         &self.0
     }
 
-    /// The URL without its query string, safe to show.
+    /// The URL without its query string or userinfo, safe to show.
     pub fn redacted(&self) -> String {
-        let scheme = self.0.scheme_str().unwrap_or("https");
-        let authority = self.0.authority().map(|a| a.as_str()).unwrap_or("");
-        let query = if self.0.query().is_some() { "?…" } else { "" };
-        format!("{scheme}://{authority}{}{query}", self.0.path())
+        redacted_uri(&self.0)
     }
 }
 
@@ -110,6 +107,19 @@ impl fmt::Display for SignedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
+}
+
+/// A URI as it may be shown: scheme, host, port and path; any userinfo and the query (which
+/// hold credentials in a signed URL) replaced by `…`.
+pub(crate) fn redacted_uri(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((_, host)) => ("…@", host),
+        None => ("", authority),
+    };
+    let query = if uri.query().is_some() { "?…" } else { "" };
+    format!("{scheme}://{user}{host}{}{query}", uri.path())
 }
 
 #[cfg(test)]
@@ -135,6 +145,14 @@ mod tests {
         let shown = format!("{u:?} {u}");
         assert!(!shown.contains("deadbeef"), "{shown}");
         assert!(shown.contains("bucket.example/x/db.sql"));
+        let with_user =
+            SignedUrl::parse("https://key:pass@bucket.example/db.sql?sig=s3cr3t").unwrap();
+        let shown = format!("{with_user:?} {with_user} {}", with_user.redacted());
+        assert!(
+            !shown.contains("key") && !shown.contains("pass") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        assert!(shown.contains("bucket.example/db.sql"), "{shown}");
         assert!(SignedUrl::parse("http://evil.example/a?sig=1").is_err());
         assert!(SignedUrl::parse("http://127.0.0.1:9/a?sig=1").is_ok());
         assert!(SignedUrl::parse("ftp://127.0.0.1/a").is_err());

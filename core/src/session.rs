@@ -81,6 +81,11 @@ impl<T: Clone> Session<T> {
         self.done.clone().map(Output::Done)
     }
 
+    /// Whether events wait to be polled.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Pops one queued event, if any.
     pub(crate) fn pop_event(&mut self) -> Option<Event> {
         self.events.pop_front()

@@ -2,176 +2,10 @@
 //! (quinn-proto style). No sleeps: hours of protocol time run in microseconds.
 
 use d1_export_core::*;
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
-const DB: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
-const URL: &str = "https://bucket.test/x.sql?X-Amz-Signature=secret";
-
-/// What the scripted world answers to the next request.
-enum Answer {
-    /// An API reply after `held` of server time.
-    Reply(
-        u16,
-        &'static [(&'static str, &'static str)],
-        String,
-        Duration,
-    ),
-    /// No reply.
-    Fail(TransportFailure),
-    /// A download head, then (on WriteBody) `send` body bytes and a clean end or a break.
-    Head(u16, Vec<(&'static str, String)>, u64, bool),
-}
-
-fn active() -> Answer {
-    Answer::Reply(202, &[], r#"{"success":true,"result":{"at_bookmark":"bm","status":"active","messages":["Uploaded part 2","Uploaded part 1","Uploaded part 2"]}}"#.into(), Duration::ZERO)
-}
-fn held(d: Duration) -> Answer {
-    Answer::Reply(
-        202,
-        &[],
-        r#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.into(),
-        d,
-    )
-}
-fn complete() -> Answer {
-    Answer::Reply(
-        200,
-        &[],
-        format!(
-            r#"{{"success":true,"result":{{"at_bookmark":"bm","status":"complete","result":{{"filename":"x.sql","signed_url":"{URL}"}}}}}}"#
-        ),
-        Duration::ZERO,
-    )
-}
-fn api(status: u16, body: &str) -> Answer {
-    Answer::Reply(status, &[], body.to_owned(), Duration::ZERO)
-}
-fn whole(len: u64) -> Answer {
-    Answer::Head(200, vec![("content-length", len.to_string())], len, true)
-}
-
-#[derive(Default)]
-struct Log {
-    sends: Vec<(Instant, http::Request<Vec<u8>>)>,
-    downloads: Vec<(Instant, http::Request<()>)>,
-    events: Vec<Event>,
-    writes: Vec<u64>,
-    sink: u64,
-}
-
-fn config() -> Config {
-    let mut c = Config::new(
-        ApiBase::new("https://api.test/client/v4").unwrap(),
-        ApiToken::new("secret-token").unwrap(),
-    );
-    c.retry.jitter_seed = 42;
-    c
-}
-
-fn job(options: DumpOptions) -> Job {
-    Job {
-        account: AccountId::new(ACCOUNT).unwrap(),
-        database: DatabaseId::new(DB).unwrap(),
-        options,
-    }
-}
-
-/// Runs the machine against the script; returns the result, the log and the virtual end time.
-fn simulate(
-    config: Config,
-    job: Job,
-    script: Vec<Answer>,
-) -> (Result<Outcome, Error>, Log, Duration) {
-    let start = Instant::now();
-    let mut now = start;
-    let mut export = Export::new(config, job, now).unwrap();
-    let mut script: VecDeque<Answer> = script.into();
-    let mut log = Log::default();
-    let mut body: Option<(RequestId, u64, bool)> = None;
-    for _ in 0..100_000 {
-        match export.poll_output() {
-            Output::Done(result) => return (result, log, now - start),
-            Output::Event(e) => log.events.push(e),
-            Output::WaitUntil(at) => {
-                assert!(at >= now);
-                now = at;
-                export.handle_input(now, Input::Tick).unwrap();
-            }
-            Output::Send { id, request } => {
-                log.sends.push((now, request));
-                match script.pop_front().expect("script ran out at a poll") {
-                    Answer::Reply(status, hs, text, held) => {
-                        now += held;
-                        let mut b = http::Response::builder().status(status);
-                        for (k, v) in hs {
-                            b = b.header(*k, *v);
-                        }
-                        let response = b.body(text.into_bytes()).unwrap();
-                        export
-                            .handle_input(now, Input::Reply { id, response })
-                            .unwrap();
-                    }
-                    Answer::Fail(failure) => export
-                        .handle_input(now, Input::Failed { id, failure })
-                        .unwrap(),
-                    Answer::Head(..) => panic!("a download answer to a poll"),
-                }
-            }
-            Output::Download { id, request } => {
-                log.downloads.push((now, request));
-                match script.pop_front().expect("script ran out at a download") {
-                    Answer::Head(status, hs, send, clean) => {
-                        let mut b = http::Response::builder().status(status);
-                        for (k, v) in hs {
-                            b = b.header(k, v);
-                        }
-                        body = Some((id, send, clean));
-                        export
-                            .handle_input(
-                                now,
-                                Input::DownloadHead {
-                                    id,
-                                    head: b.body(()).unwrap(),
-                                },
-                            )
-                            .unwrap();
-                    }
-                    Answer::Fail(failure) => export
-                        .handle_input(now, Input::Failed { id, failure })
-                        .unwrap(),
-                    Answer::Reply(..) => panic!("an API answer to a download"),
-                }
-            }
-            Output::WriteBody { id, start_at } => {
-                let (bid, send, clean) = body.take().expect("a held body");
-                assert_eq!(bid, id);
-                log.writes.push(start_at);
-                log.sink = start_at + send;
-                export
-                    .handle_input(now, Input::DownloadProgress { id, written: send })
-                    .unwrap();
-                let input = if clean {
-                    Input::DownloadEnded { id, written: send }
-                } else {
-                    Input::DownloadFailed {
-                        id,
-                        written: send,
-                        failure: TransportFailure::Reset,
-                    }
-                };
-                export.handle_input(now, input).unwrap();
-            }
-            Output::Upload { .. } => panic!("an export asked for an upload"),
-        }
-    }
-    panic!("did not end");
-}
-
-fn body_of(r: &http::Request<Vec<u8>>) -> serde_json::Value {
-    serde_json::from_slice(r.body()).unwrap()
-}
+mod world;
+use world::*;
 
 #[test]
 fn happy_path_requests_and_events() {
@@ -448,8 +282,10 @@ const GONE: &str = r#"{"success":true,"result":{"status":"error","error":"Export
 
 #[test]
 fn a_lost_job_fails_or_restarts_once_as_configured() {
+    let mut forbidden = config();
+    forbidden.job_gone = JobGonePolicy::Fail;
     let (result, _, _) = simulate(
-        config(),
+        forbidden,
         job(DumpOptions::default()),
         vec![active(), api(200, GONE)],
     );
@@ -534,7 +370,7 @@ fn a_short_clean_end_is_never_complete() {
     let (result, log, _) = simulate(
         c,
         job(DumpOptions::default()),
-        vec![complete(), short(), short(), short()],
+        vec![complete(), short(), short(), short(), short()],
     );
     assert!(
         matches!(
@@ -546,7 +382,8 @@ fn a_short_clean_end_is_never_complete() {
         ),
         "{result:?}"
     );
-    assert_eq!(log.downloads.len(), 3);
+    // The first short body brought new bytes (free); the three that only repeat them count.
+    assert_eq!(log.downloads.len(), 4);
 }
 
 #[test]
@@ -827,10 +664,16 @@ fn paging_stops_at_the_end() {
 }
 
 #[test]
-fn priority_is_start_until_the_export_runs() {
+fn the_next_request_is_a_start_until_the_export_runs() {
     let now = Instant::now();
     let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
-    assert_eq!(export.priority(), Priority::Start);
+    assert_eq!(
+        export.next_request(),
+        Some(NextRequest {
+            at: now,
+            kind: RequestKind::Start
+        })
+    );
     let Output::Send { id, .. } = export.poll_output() else {
         panic!()
     };
@@ -838,10 +681,23 @@ fn priority_is_start_until_the_export_runs() {
         .status(202)
         .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"active"}}"#.to_vec())
         .unwrap();
+    assert_eq!(export.next_request(), None, "a request is out");
     export
         .handle_input(now, Input::Reply { id, response })
         .unwrap();
-    assert_eq!(export.priority(), Priority::Poll);
+    // The bookmark event waits to be polled first.
+    assert_eq!(export.next_request(), None);
+    assert!(matches!(
+        export.poll_output(),
+        Output::Event(Event::BookmarkLearned(_))
+    ));
+    assert_eq!(
+        export.next_request(),
+        Some(NextRequest {
+            at: now,
+            kind: RequestKind::Poll
+        })
+    );
 }
 
 #[test]
@@ -863,90 +719,6 @@ fn the_current_bookmark_is_one_get() {
     call.handle_input(now, Input::Reply { id, response: r })
         .unwrap();
     assert!(matches!(call.poll_output(), Output::Done(Ok(b)) if b.starts_with("00000001-")));
-}
-
-#[test]
-fn a_shared_budget_paces_exports_and_a_429_blocks_them_all() {
-    let t0 = Instant::now();
-    let budget = SharedBudget::new(RateBudget::new(2, Duration::from_secs(10)).with_reserve(0));
-    let mut a = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), t0).unwrap(),
-        budget.clone(),
-        t0,
-    );
-    let mut b = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), t0).unwrap(),
-        budget.clone(),
-        t0,
-    );
-    let throttled = || {
-        http::Response::builder()
-            .status(429)
-            .header("retry-after", "30")
-            .body(b"{}".to_vec())
-            .unwrap()
-    };
-    // Two requests fit the window...
-    let Output::Send { id: ia, .. } = a.poll_output() else {
-        panic!()
-    };
-    let Output::Send { id: ib, .. } = b.poll_output() else {
-        panic!()
-    };
-    // ...a's reply is a 429: both are blocked 30 s, though the window would free at 10 s.
-    a.handle_input(
-        t0,
-        Input::Reply {
-            id: ia,
-            response: throttled(),
-        },
-    )
-    .unwrap();
-    assert!(matches!(
-        a.poll_output(),
-        Output::Event(Event::RetryScheduled { .. })
-    ));
-    assert!(matches!(a.poll_output(), Output::WaitUntil(at) if at == t0 + Duration::from_secs(30)));
-    b.handle_input(
-        t0,
-        Input::Failed {
-            id: ib,
-            failure: TransportFailure::Reset,
-        },
-    )
-    .unwrap();
-    assert!(matches!(
-        b.poll_output(),
-        Output::Event(Event::RetryScheduled { .. })
-    ));
-    let Output::WaitUntil(retry_at) = b.poll_output() else {
-        panic!()
-    };
-    b.handle_input(retry_at, Input::Tick).unwrap();
-    assert!(
-        matches!(b.poll_output(), Output::WaitUntil(at) if at == t0 + Duration::from_secs(30)),
-        "b is held by a's 429"
-    );
-    let later = t0 + Duration::from_secs(30);
-    b.handle_input(later, Input::Tick).unwrap();
-    assert!(matches!(b.poll_output(), Output::Send { .. }));
-    a.handle_input(later, Input::Tick).unwrap();
-    assert!(matches!(a.poll_output(), Output::Send { .. }));
-    // The window is full again: a third request waits for it.
-    let mut c = Gated::new(
-        Export::new(config(), job(DumpOptions::default()), later).unwrap(),
-        budget,
-        later,
-    );
-    assert!(
-        matches!(c.poll_output(), Output::WaitUntil(at) if at == later + Duration::from_secs(10))
-    );
-    // A held request still ends on cancel.
-    c.handle_input(later, Input::Cancel).unwrap();
-    assert!(matches!(
-        c.poll_output(),
-        Output::Done(Err(Error::Cancelled))
-    ));
 }
 
 #[test]

@@ -308,7 +308,7 @@ fn check_into<R: BufRead>(mut checker: Checker, mut reader: R) -> io::Result<Rep
 
 /// A token at the start of a statement, as far as classifying needs.
 #[derive(Debug, PartialEq, Eq)]
-enum Tok {
+pub(crate) enum Tok {
     /// A bare word, lower-case.
     Word(String),
     /// A quoted identifier or string, unquoted.
@@ -318,11 +318,11 @@ enum Tok {
 }
 
 impl Tok {
-    fn is(&self, word: &str) -> bool {
+    pub(crate) fn is(&self, word: &str) -> bool {
         matches!(self, Tok::Word(w) if w == word)
     }
 
-    fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         match self {
             Tok::Word(w) | Tok::Quoted(w) => Some(w),
             Tok::Punct(_) => None,
@@ -331,7 +331,7 @@ impl Tok {
 }
 
 /// The first `max` tokens of `sql`, comments skipped.
-fn tokens(sql: &[u8], max: usize) -> Vec<Tok> {
+pub(crate) fn tokens(sql: &[u8], max: usize) -> Vec<Tok> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < sql.len() && out.len() < max {
@@ -410,7 +410,7 @@ fn is_schema_table(name: &str) -> bool {
 }
 
 /// The rule a statement breaks by what it is (its size aside), if any.
-fn classify(sql: &[u8]) -> Option<Rule> {
+pub(crate) fn classify(sql: &[u8]) -> Option<Rule> {
     let toks = tokens(sql, 12);
     let first = match toks.first()? {
         Tok::Word(w) => w.as_str(),

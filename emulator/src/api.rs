@@ -140,6 +140,15 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &Request) -> Reply {
             );
             return Reply::Respond(name, resp);
         }
+        Injection::OversizedBadGateway => {
+            let filler = "<!-- padding -->".repeat(1_572_864 / 16);
+            let resp = Response::new(
+                502,
+                "text/html; charset=UTF-8",
+                format!("<html><head><title>502 Bad Gateway</title></head><body>{filler}<center>cloudflare</center></body></html>\r\n"),
+            );
+            return Reply::Respond(name, resp);
+        }
         Injection::TooManyRequests(secs) => {
             let mut a = Answer::error(
                 429,

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::faults::Stall;
 use crate::http::{status_line_and_headers, Request, Response};
 use crate::jobs::{Grant, JobState, Phase};
 use crate::server::{Flow, Shared};
@@ -98,6 +99,8 @@ struct Plan {
     size: u64,
     etag: String,
     truncate: bool,
+    /// Answer 429 with this `Retry-After` instead.
+    throttle: Option<u64>,
 }
 
 /// Serves one download request.
@@ -188,20 +191,52 @@ pub(crate) fn serve(
                 "",
             ));
         };
-        let (path, size) = (path.clone(), *size);
+        let (mut path, mut size) = (path.clone(), *size);
+        let faults = &shared.config.faults;
+        if faults.change_object_after_first_download && job.downloads >= 1 && !job.object_changed {
+            // The object behind the URL changes: the dump plus a trailer, a new ETag.
+            let changed = path.with_extension("changed.sql");
+            let made = std::fs::copy(&path, &changed).and_then(|_| {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&changed)?;
+                f.write_all(crate::faults::CHANGED_OBJECT_TRAILER)
+            });
+            if made.is_ok() {
+                size += crate::faults::CHANGED_OBJECT_TRAILER.len() as u64;
+                path = changed;
+                job.phase = Phase::Written {
+                    path: path.clone(),
+                    size,
+                };
+                job.tag.push_str("-changed");
+                job.object_changed = true;
+            }
+        }
         let range = parse_range(req.header("range"), size);
         let mut truncate = false;
+        let mut throttle = None;
         if !head && range != Range::Unsatisfiable {
             job.downloads += 1;
             truncate = truncate_fault && job.downloads == 1;
+            throttle = faults
+                .first_download_429_secs
+                .filter(|_| job.downloads == 1);
         }
         Plan {
             path,
             size,
             etag: format!("\"{}-{size:x}\"", job.tag),
             truncate,
+            throttle,
         }
     };
+    if let Some(secs) = plan.throttle {
+        shared.lock().stats.record_fault("download_429");
+        return finish(
+            s3_error(429, "SlowDown", "Please reduce your request rate.", "")
+                .with_header("Retry-After", secs.to_string()),
+        );
+    }
+    let faults = &shared.config.faults;
     let file = match File::open(&plan.path) {
         Ok(f) => f,
         Err(_) => {
@@ -214,7 +249,7 @@ pub(crate) fn serve(
         }
     };
     let mut range = parse_range(req.header("range"), plan.size);
-    if let Some(if_range) = req.header("if-range") {
+    if let Some(if_range) = req.header("if-range").filter(|_| !faults.ignore_if_range) {
         if if_range != plan.etag {
             range = Range::Full;
         }
@@ -252,8 +287,18 @@ pub(crate) fn serve(
             return finish(resp);
         }
     };
+    if let Some(coding) = &faults.download_content_encoding {
+        headers.push(("Content-Encoding".to_owned(), coding.clone()));
+    }
+    // A close-delimited body: no length, no chunks; the connection's end is the body's.
+    let close_delimited = faults.close_delimited_downloads;
+    let keep_alive = keep_alive && !close_delimited;
     let mut head_bytes = status_line_and_headers(status, &headers, keep_alive);
-    head_bytes.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    if close_delimited {
+        head_bytes.push_str("\r\n");
+    } else {
+        head_bytes.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    }
     {
         let mut st = shared.lock();
         st.stats.record_request(&route, status);
@@ -262,6 +307,10 @@ pub(crate) fn serve(
         }
     }
     shared.log(req, status);
+    let stall = shared.config.faults.stall_download.filter(|_| !head);
+    if stall == Some(Stall::BeforeHead) {
+        return hold_silent(shared, stream);
+    }
     let mut w = stream;
     if w.write_all(head_bytes.as_bytes()).is_err() {
         return Flow::Close;
@@ -273,6 +322,14 @@ pub(crate) fn serve(
         (len / 2).max(1).min(len)
     } else {
         len
+    };
+    if let Some(Stall::AfterBytes(n)) = stall {
+        let _ = send_body(shared, file, stream, start, n.min(len));
+        return hold_silent(shared, stream);
+    }
+    let limit = match faults.break_downloads_every_kib.filter(|k| *k > 0) {
+        Some(kib) => limit.min(kib * 1024),
+        None => limit,
     };
     let sent = send_body(shared, file, stream, start, limit);
     let mut st = shared.lock();
@@ -286,17 +343,41 @@ pub(crate) fn serve(
             false
         }
     };
-    if plan.truncate && limit < len {
+    if limit < len {
         st.stats.downloads_truncated += 1;
         st.stats.record_fault("truncated_download");
         return Flow::Close;
     }
     if sent_ok {
         st.stats.downloads_completed += 1;
+    }
+    if sent_ok && !close_delimited {
         Flow::Continue
     } else {
         Flow::Close
     }
+}
+
+/// The stall fault: keeps the connection open and silent until the client closes it or the
+/// emulator stops (at most ten minutes).
+fn hold_silent(shared: &Shared, stream: &TcpStream) -> Flow {
+    shared.lock().stats.record_fault("stalled_download");
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let began = Instant::now();
+    let mut byte = [0u8; 1];
+    while !shared.stopping.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+        match stream.peek(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    Flow::Close
 }
 
 /// Copies `len` bytes of `file` from `start` to the socket, throttled if configured. Returns

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::api::Answer;
 use crate::config::DatabaseConfig;
 use crate::dump::{self, Compatibility, DumpError, DumpOptions};
+use crate::faults::Layer;
 use crate::http::Request;
 use crate::jobs::{JobId, JobState, PartCounter, Phase};
 use crate::server::{Shared, State};
@@ -93,7 +94,7 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
                     job.last_poll = now;
                     stats.polls_per_job.insert(bookmark.clone(), job.polls);
                 }
-                _ => return job_gone(&bookmark),
+                _ => return job_gone(shared, &bookmark),
             }
             found.expect("found above")
         }
@@ -112,6 +113,9 @@ pub(crate) fn export(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
                 ..
             } = &mut *st;
             jobs.sweep(timing.idle_cancel, now, stats);
+            if let Some(layer) = shared.config.faults.already_running {
+                return failure_in(layer, 409, "", ALREADY_RUNNING.to_owned());
+            }
             if jobs.active_for(&db.uuid).is_some() {
                 return Answer::error(409, 7500, ALREADY_RUNNING);
             }
@@ -186,18 +190,32 @@ fn can_finish(shared: &Shared, id: JobId, timing: &crate::config::Timing) -> boo
         .is_none_or(|job| job.polls >= u64::from(timing.polls_before_complete))
 }
 
-fn job_gone(bookmark: &str) -> Answer {
-    Answer::ok(
-        200,
-        json!({
-            "success": true,
-            "type": "export",
-            "at_bookmark": bookmark,
-            "status": "error",
-            "error": format!("{JOB_GONE_PREFIX} {bookmark}"),
-            "messages": [],
-        }),
+fn job_gone(shared: &Shared, bookmark: &str) -> Answer {
+    failure_in(
+        shared.config.faults.job_gone_layer,
+        404,
+        bookmark,
+        format!("{JOB_GONE_PREFIX} {bookmark}"),
     )
+}
+
+/// A failure said in one layer of a reply (the `Layer` fault chooses which).
+fn failure_in(layer: Layer, envelope_status: u16, bookmark: &str, message: String) -> Answer {
+    match layer {
+        Layer::Status => Answer::ok(
+            200,
+            json!({
+                "success": true,
+                "type": "export",
+                "at_bookmark": bookmark,
+                "status": "error",
+                "error": message,
+                "messages": [],
+            }),
+        ),
+        Layer::Inner => Answer::ok(200, json!({"success": false, "error": message})),
+        Layer::Envelope => Answer::error(envelope_status, 7500, message),
+    }
 }
 
 fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
@@ -207,7 +225,7 @@ fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
     } = st;
     let Some(job) = jobs.jobs.get_mut(&id) else {
         // Not reached: jobs are kept until the emulator stops.
-        return job_gone("");
+        return job_gone(shared, "");
     };
     let bookmark = job.bookmark.clone();
     let bookmark = bookmark.as_str();
@@ -222,6 +240,9 @@ fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
                 "status": "active",
                 "messages": messages,
             });
+            if shared.config.faults.active_without_bookmark {
+                result.as_object_mut().map(|m| m.remove("at_bookmark"));
+            }
             if shared.config.faults.omit_active_status {
                 result.as_object_mut().map(|m| m.remove("status"));
                 Answer::ok(200, result)
@@ -240,7 +261,7 @@ fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
                 now,
                 stats,
             ) else {
-                return job_gone(bookmark);
+                return job_gone(shared, bookmark);
             };
             let url = download::signed_url(&shared.origin, &token, &jobs.grants[&token], &filename);
             Answer::ok(
@@ -267,7 +288,7 @@ fn job_reply(shared: &Shared, st: &mut State, id: JobId) -> Answer {
             }),
         ),
         JobState::Failure(error) => Answer::ok(200, json!({"success": false, "error": error})),
-        JobState::Cancelled => job_gone(bookmark),
+        JobState::Cancelled => job_gone(shared, bookmark),
     }
 }
 

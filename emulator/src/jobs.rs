@@ -67,6 +67,9 @@ pub(crate) struct Job {
     pub grants_issued: u64,
     /// GET download attempts.
     pub downloads: u64,
+    /// The object behind the job's URL was changed (the `change_object_after_first_download`
+    /// fault).
+    pub object_changed: bool,
 }
 
 impl Job {
@@ -181,6 +184,7 @@ impl Jobs {
             grant: None,
             grants_issued: 0,
             downloads: 0,
+            object_changed: false,
         };
         self.jobs.insert(id, job);
         self.index

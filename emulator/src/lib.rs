@@ -114,7 +114,7 @@ mod timefmt;
 pub use config::{DatabaseConfig, EmulatorConfig, Timing, DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN};
 pub use dump::{Compatibility, DumpError, DumpOptions};
 pub use export::{ALREADY_RUNNING, JOB_GONE_PREFIX};
-pub use faults::{Faults, RateLimit};
+pub use faults::{Faults, Layer, RateLimit, Stall, Throttle, CHANGED_OBJECT_TRAILER};
 pub use import::IMPORT_ALREADY_RUNNING;
 pub use stats::Stats;
 

@@ -199,6 +199,7 @@ fn config(args: Serve) -> Result<EmulatorConfig, String> {
             extra_fields: args.fault_extra_fields,
             failed_uploads: args.fault_failed_uploads,
             wrong_upload_etags: args.fault_wrong_upload_etags,
+            ..Faults::default()
         });
     if let Some(dir) = args.work_dir {
         config = config.work_dir(dir);

@@ -406,6 +406,9 @@ fn sqlite3_cli_compatibility_dumps_virtual_tables() {
     assert!(text.contains(
         "PRAGMA writable_schema=ON;\nINSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table','notes_fts','notes_fts',0,'CREATE VIRTUAL TABLE notes_fts USING fts5(body, content=''notes'', content_rowid=''id'')');"
     ));
+    // The shell's spelling: shadow tables as `CREATE TABLE IF NOT EXISTS`, bare names.
+    assert!(text.contains("CREATE TABLE IF NOT EXISTS 'docs_data'(id INTEGER PRIMARY KEY, block BLOB);\nINSERT INTO docs_data VALUES("));
+    assert!(text.contains("INSERT INTO notes VALUES(2,'it''s a new day');"));
     // Load it as sqlite3 would (the dump has its own transaction), reopen, search.
     let dst = dir.path("dst.sqlite");
     Connection::open(&dst)

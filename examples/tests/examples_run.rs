@@ -27,6 +27,7 @@ fn examples_export_and_fail_cleanly() {
     for bin in [
         env!("CARGO_BIN_EXE_sync_export"),
         env!("CARGO_BIN_EXE_async_export"),
+        env!("CARGO_BIN_EXE_hyper_export"),
     ] {
         let out = dir.path().join("out.sql");
         let out_s = out.to_str().expect("utf-8 path");
@@ -37,7 +38,7 @@ fn examples_export_and_fail_cleanly() {
             String::from_utf8_lossy(&run.stderr)
         );
         assert_eq!(std::fs::read(&out).expect("output"), expected, "{bin}");
-        assert!(String::from_utf8_lossy(&run.stdout).contains("sha256"));
+        assert!(String::from_utf8_lossy(&run.stdout).contains("bytes"));
         std::fs::remove_file(&out).expect("remove");
 
         let run = example(bin, &emulator, "wrong-token", &[DB, out_s]);
@@ -54,6 +55,71 @@ fn examples_export_and_fail_cleanly() {
         assert_eq!(run.status.code(), Some(1), "{bin}");
         assert!(String::from_utf8_lossy(&run.stderr).contains("usage"));
     }
-    assert_eq!(emulator.stats().jobs_created, 2);
+    assert_eq!(emulator.stats().jobs_created, 3);
     assert_eq!(emulator.stats().downloads_with_authorization, 0);
+}
+
+/// The core on hyper shows live progress: several progress events while one body streams.
+#[test]
+fn the_hyper_loop_reports_progress_as_the_body_streams() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("app.sqlite");
+    d1_emulator::sample::generate(&db, 2 << 20).expect("sample");
+    let emulator = Emulator::start(EmulatorConfig::new().database(DB, &db)).expect("emulator");
+    let out = dir.path().join("out.sql");
+    let run = example(
+        env!("CARGO_BIN_EXE_hyper_export"),
+        &emulator,
+        emulator.token(),
+        &[DB, out.to_str().expect("utf-8")],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let progress = stderr
+        .lines()
+        .filter(|l| l.starts_with("DownloadProgress"))
+        .count();
+    assert!(progress >= 3, "{progress} progress lines: {stderr}");
+    let expected = emulator
+        .dump_bytes(DB, &d1_emulator::DumpOptions::default())
+        .expect("dump");
+    assert_eq!(std::fs::read(&out).expect("output"), expected);
+}
+
+/// Two processes retrying the same failures wait different, random delays.
+#[test]
+fn two_processes_retry_after_different_delays() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("app.sqlite");
+    d1_emulator::sample::generate(&db, 64 * 1024).expect("sample");
+    let emulator = Emulator::start(EmulatorConfig::new().database(DB, &db).faults(
+        d1_emulator::Faults {
+            http_503_every: Some(2),
+            ..d1_emulator::Faults::default()
+        },
+    ))
+    .expect("emulator");
+    let delays: Vec<Vec<String>> = (0..2)
+        .map(|i| {
+            let out = dir.path().join(format!("{i}.sql"));
+            let run = example(
+                env!("CARGO_BIN_EXE_sync_export"),
+                &emulator,
+                emulator.token(),
+                &[DB, out.to_str().expect("utf-8")],
+            );
+            let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+            assert!(run.status.success(), "{stderr}");
+            stderr
+                .lines()
+                .filter_map(|l| l.strip_prefix("retrying in "))
+                .map(|l| l.split(':').next().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(!delays[0].is_empty(), "no retry happened");
+    assert_ne!(
+        delays[0], delays[1],
+        "both processes waited the same delays"
+    );
 }

@@ -1,15 +1,81 @@
-//! Fleet export on the async driver: every selected database of an account, a few at a time,
-//! under the client's shared request budget (see [`ClientConfig::budget`](crate::ClientConfig)).
+//! Fleet export on the async driver: one loop runs the shared [`FleetRun`] (and the core's
+//! `Fleet` inside it), with every request, download and body chunk in flight at once as a
+//! future; each answer is fed back tagged with its task.
 
-use crate::Client;
+use crate::{classify, head_of, AsyncSink, Client};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, DatabaseId, Job};
+use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
-    dump_file_name, DatabaseReport, DatabaseStatus, Error, FleetHooks, FleetOptions,
+    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
+    FleetStep, Sink,
 };
-use futures_util::stream::{self, StreamExt};
-use std::path::Path;
-use std::time::{Instant, SystemTime};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Instant;
+
+/// What came back from the network for one task.
+enum Answer {
+    /// An API reply or a transport failure, ready for the core.
+    Input(Input),
+    /// A download's head; the body stays in the response.
+    Head {
+        id: RequestId,
+        response: reqwest::Response,
+    },
+    /// The next chunk of a body (or its end, or how it broke).
+    Chunk {
+        id: RequestId,
+        response: reqwest::Response,
+        next: Result<Option<bytes::Bytes>, reqwest::Error>,
+    },
+}
+
+type InFlight<'a> = Pin<Box<dyn Future<Output = (TaskKey, Answer)> + Send + 'a>>;
+
+/// A database's temporary file: the shared sink, written on the blocking pool.
+type FileSink = AsyncSink<tokio::io::Sink>;
+
+/// What the loop keeps per task between answers.
+#[derive(Default)]
+struct Slot {
+    /// The response whose head was fed, waiting for `WriteBody`.
+    held: Option<reqwest::Response>,
+    sink: Option<FileSink>,
+    /// Bytes of the current body written.
+    written: u64,
+}
+
+fn next_chunk<'a>(key: TaskKey, id: RequestId, mut response: reqwest::Response) -> InFlight<'a> {
+    Box::pin(async move {
+        let next = response.chunk().await;
+        (key, Answer::Chunk { id, response, next })
+    })
+}
+
+async fn create_sink(path: &Path) -> Result<FileSink, Error> {
+    let dest = path.to_owned();
+    let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(AsyncSink::file(sink))
+}
+
+/// Checks a verified sink against the core's outcome, then flushes, syncs and renames it.
+async fn persist(
+    sink: Option<FileSink>,
+    path: PathBuf,
+    outcome: Outcome,
+) -> Result<ExportOutcome, Error> {
+    let sink = match sink {
+        Some(sink) => sink,
+        // A file whose every byte was already there (or empty): no body was streamed.
+        None => create_sink(&path).await?,
+    };
+    sink.commit(outcome).await
+}
 
 impl Client {
     /// Every database of the account, page after page.
@@ -31,84 +97,167 @@ impl Client {
         }
     }
 
-    /// Exports every selected database of the account into `dir` as `<name>-<uuid>.sql`, at
-    /// most `options.concurrency` at once, one export per database. One database failing
-    /// never stops the others; the reports come back in listing order. Only a failed listing
-    /// fails the whole call.
-    ///
-    /// Give the client a shared budget ([`ClientConfig::budget`](crate::ClientConfig)) to keep
-    /// the whole fleet within the API's rate limit; polls of running exports come first.
+    /// Exports every selected database of the account into `dir` as `<name>-<uuid>.sql`, each
+    /// written atomically, under `options.budget` for every API request (listing included).
+    /// At most `options.concurrency` exports run at once, fewer when the budget cannot keep
+    /// more polled in time. One database failing never stops the others; the reports come
+    /// back in listing order. Only a failed listing fails the whole call.
     pub async fn export_all(
         &self,
         account: &AccountId,
         dir: &Path,
         options: &FleetOptions,
-        hooks: &impl FleetHooks,
+        hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
-        let databases = options.select(self.list_all_databases(account, options.per_page).await?);
-        let mut reports: Vec<(usize, DatabaseReport)> =
-            stream::iter(databases.into_iter().enumerate())
-                .map(|(i, db)| async move {
-                    (i, self.export_one(account, dir, options, hooks, db).await)
-                })
-                .buffer_unordered(options.concurrency.max(1))
-                .collect()
-                .await;
-        reports.sort_by_key(|(i, _)| *i);
-        Ok(reports.into_iter().map(|(_, r)| r).collect())
-    }
-
-    async fn export_one(
-        &self,
-        account: &AccountId,
-        dir: &Path,
-        options: &FleetOptions,
-        hooks: &impl FleetHooks,
-        database: DatabaseInfo,
-    ) -> DatabaseReport {
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let path = dir.join(dump_file_name(&database));
-        let status = self
-            .export_status(account, &path, options, hooks, &database)
-            .await
-            .unwrap_or_else(DatabaseStatus::Failed);
-        let report = DatabaseReport {
-            database,
-            path,
-            status,
-            started,
-            elapsed: clock.elapsed(),
-        };
-        hooks.on_done(&report);
-        report
-    }
-
-    async fn export_status(
-        &self,
-        account: &AccountId,
-        path: &Path,
-        options: &FleetOptions,
-        hooks: &impl FleetHooks,
-        info: &DatabaseInfo,
-    ) -> Result<DatabaseStatus, Error> {
-        let database = DatabaseId::new(&info.uuid).map_err(|e| Error::Config(e.to_string()))?;
-        if options.skip_unchanged {
-            if let Some(previous) = hooks.previous_bookmark(info, path) {
-                let current = self.current_bookmark(account, &database).await?;
-                if current == previous {
-                    return Ok(DatabaseStatus::Skipped { bookmark: current });
+        let mut run = FleetRun::new(
+            self.config.machine_config(),
+            account.clone(),
+            dir,
+            options.clone(),
+            Instant::now(),
+        )?;
+        let mut flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
+        let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
+        let mut cancel_fed = false;
+        loop {
+            if !cancel_fed && self.shutdown.is_cancelled() {
+                cancel_fed = true;
+                run.cancel(Instant::now());
+            }
+            match run.poll(hooks) {
+                FleetStep::Send {
+                    key,
+                    id,
+                    request,
+                    limit,
+                } => flight.push(Box::pin(async move {
+                    (key, Answer::Input(self.send(id, request, limit).await))
+                })),
+                FleetStep::Download {
+                    key,
+                    id,
+                    mut request,
+                } => {
+                    strip_authorization(&mut request);
+                    slots.entry(key).or_default().held = None;
+                    flight.push(Box::pin(async move {
+                        let answer = match self.download(request).await {
+                            Ok(response) => Answer::Head { id, response },
+                            Err(failure) => Answer::Input(Input::Failed { id, failure }),
+                        };
+                        (key, answer)
+                    }));
                 }
+                FleetStep::WriteBody {
+                    key,
+                    id,
+                    start_at,
+                    path,
+                } => {
+                    let slot = slots.entry(key).or_default();
+                    let Some(response) = slot.held.take() else {
+                        return Err(Error::Internal(format!("no held body for {key}")));
+                    };
+                    let placed = async {
+                        if slot.sink.is_none() {
+                            slot.sink = Some(create_sink(&path).await?);
+                        }
+                        match slot.sink.as_mut() {
+                            Some(s) => s.place(start_at).await,
+                            None => Err(Error::Internal("no sink".to_owned())),
+                        }
+                    };
+                    match placed.await {
+                        Ok(()) => {
+                            slot.written = 0;
+                            flight.push(next_chunk(key, id, response));
+                        }
+                        Err(e) => run.abort(Instant::now(), key, e),
+                    }
+                }
+                FleetStep::Persist { key, path, outcome } => {
+                    let sink = slots.remove(&key).and_then(|s| s.sink);
+                    let result = persist(sink, path, outcome).await;
+                    run.persisted(key, result, hooks);
+                }
+                FleetStep::Discard { key } => {
+                    slots.remove(&key);
+                }
+                FleetStep::WaitUntil(at) => {
+                    let at = tokio::time::Instant::from_std(at);
+                    let answer = tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled(), if !cancel_fed => None,
+                        Some(answer) = flight.next(), if !flight.is_empty() => Some(answer),
+                        () = tokio::time::sleep_until(at) => None,
+                    };
+                    let now = Instant::now();
+                    match answer {
+                        None => run.handle_input(now, None, Input::Tick)?,
+                        Some((key, answer)) => {
+                            self.answered(&mut run, &mut slots, &mut flight, key, answer)
+                                .await?
+                        }
+                    }
+                }
+                FleetStep::Done(result) => return result,
             }
         }
-        let job = Job {
-            account: account.clone(),
-            database,
-            options: options.dump.clone(),
+    }
+
+    /// Feeds one answer to the run; a body chunk goes to the sink first, and the next chunk
+    /// is asked for.
+    async fn answered<'a>(
+        &'a self,
+        run: &mut FleetRun,
+        slots: &mut HashMap<TaskKey, Slot>,
+        flight: &mut FuturesUnordered<InFlight<'a>>,
+        key: TaskKey,
+        answer: Answer,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let input = match answer {
+            Answer::Input(input) => input,
+            Answer::Head { id, response } => {
+                let head = head_of(&response);
+                slots.entry(key).or_default().held = Some(response);
+                Input::DownloadHead { id, head }
+            }
+            Answer::Chunk { id, response, next } => {
+                // A task that ended meanwhile (cancelled, failed) has no slot: drop the body.
+                let Some(slot) = slots.get_mut(&key) else {
+                    return Ok(());
+                };
+                match next {
+                    Ok(Some(chunk)) => {
+                        let len = chunk.len() as u64;
+                        let written = match slot.sink.as_mut() {
+                            Some(s) => s.write(chunk).await,
+                            None => Err(Error::Internal("no sink".to_owned())),
+                        };
+                        if let Err(e) = written {
+                            run.abort(now, key, e);
+                            return Ok(());
+                        }
+                        slot.written += len;
+                        flight.push(next_chunk(key, id, response));
+                        Input::DownloadProgress {
+                            id,
+                            written: slot.written,
+                        }
+                    }
+                    Ok(None) => Input::DownloadEnded {
+                        id,
+                        written: slot.written,
+                    },
+                    Err(e) => Input::DownloadFailed {
+                        id,
+                        written: slot.written,
+                        failure: classify(&e),
+                    },
+                }
+            }
         };
-        let outcome = self
-            .export_to_path(&job, path, |event| hooks.on_event(info, event))
-            .await?;
-        Ok(DatabaseStatus::Exported(outcome))
+        run.handle_input(now, Some(key), input)
     }
 }

@@ -8,94 +8,145 @@
 //!   [`AsyncWrite`] ([`Client::export_to_writer`]). File I/O goes through `tokio::fs`, never
 //!   blocking the runtime; the file is flushed and `sync_all`ed before the rename.
 //! - Events (log lines, parts, retries, download progress) go to a callback as they happen.
-//! - Cancellation: dropping the future is safe (the temporary file is removed), and
-//!   [`Client::cancel_token`] gives an explicit [`CancelToken`] that interrupts any wait,
-//!   request or download at once.
+//! - Spawnable: every method returns a `Send` future that owns what it needs (the client,
+//!   the job and the path are cloned), so `tokio::spawn(client.export_to_path(&job, "x.sql",
+//!   |e| …))` compiles as written; the future is `'static` whenever the callback (and the
+//!   writer) are.
+//! - Cancellation, per call: dropping the future is safe (the temporary file is removed), and
+//!   the `*_with_cancel` methods take a [`CancelToken`] that ends that call alone, at once,
+//!   in any state. [`Client::shutdown_token`] ends every call of the client and its clones.
 //! - HTTP/1.1 only over rustls, no redirects, no gzip, no retries of reqwest's own, no proxy
 //!   unless asked, a connect and a per-read timeout and no total timeout. The download never
 //!   carries `Authorization`.
+//! - One dependency is enough: the types a caller needs are re-exported here.
 //!
 //! ```no_run
-//! use d1_export_core::{AccountId, DatabaseId, DumpOptions, Job};
-//! use d1_export_reqwest::Client;
-//! use d1_export_transport::ClientConfig;
+//! use d1_export_reqwest::{AccountId, CancelToken, Client, DatabaseId, DumpOptions, ErrorKind, Job};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::new(ClientConfig::from_env()?)?;
+//! let client = Client::builder()
+//!     .api_base("https://api.cloudflare.com/client/v4")
+//!     .token(std::env::var("CLOUDFLARE_API_TOKEN")?)
+//!     .build()?;
 //! let job = Job {
 //!     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
 //!     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
 //!     options: DumpOptions::default(),
 //! };
-//! let outcome = client
-//!     .export_to_path(&job, "backup.sql", |event| eprintln!("{event:?}"))
-//!     .await?;
-//! println!("{} bytes, sha256 {}", outcome.bytes, outcome.sha256);
+//! let cancel = CancelToken::new();
+//! let task = tokio::spawn(client.export_to_path_with_cancel(&job, "x.sql", &cancel, |e| {
+//!     eprintln!("{e:?}")
+//! }));
+//! // cancel.cancel() ends this export alone; the client's other exports go on.
+//! match task.await? {
+//!     Ok(outcome) => println!("{} bytes, sha256 {}", outcome.bytes, outcome.sha256),
+//!     Err(e) if e.kind() == ErrorKind::Cancelled => eprintln!("cancelled"),
+//!     Err(e) => return Err(e.into()),
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## Bringing your own `reqwest::Client`
+//!
+//! [`ClientBuilder::http_client`] takes a `reqwest::Client` (shared pool, custom roots,
+//! proxies), used as it is. It must be built with `redirect(Policy::none())` (a redirect
+//! must not carry the token elsewhere), without automatic decompression (no `gzip`/`brotli`/
+//! `deflate`/`zstd` features or with them disabled: the dump's bytes are verified as sent),
+//! with a connect timeout and a `read_timeout` of at least 60 s (the API holds a long-poll up
+//! to ~30 s), and **without** a total `timeout` (it would kill long downloads; the core's
+//! deadline bounds a run). reqwest's own retries should be off (`retry::never()`): the core
+//! retries.
 
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
-    TransportFailure,
+pub use d1_export_core::{
+    AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
+    RetryPolicy,
 };
+use d1_export_core::{Export, Input, RequestId, TransportFailure};
 use d1_export_transport::{
-    classify_chain, place, strip_authorization, Digest, Drive, PartFile, Placement,
+    classify_chain, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
 };
-pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
+pub use d1_export_transport::{
+    CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
+    JitterSeed,
+};
 use std::future::Future;
-use std::io::{self, SeekFrom};
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod fleet;
 mod upload;
 
-/// An async client: HTTP settings, the core's policies, and a cancel token.
+/// An async client: HTTP settings, the core's policies, a `reqwest::Client` and a shutdown
+/// token.
 ///
-/// Cheap to clone (the connection pool is shared); each call runs one machine to its end.
+/// Cheap to clone (the connection pool and the shutdown token are shared); each call runs
+/// one machine to its end.
 #[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
     http: reqwest::Client,
-    cancel: CancelToken,
+    shutdown: CancelToken,
 }
 
-impl Client {
-    /// Builds a client. Fails if the TLS stack cannot be set up.
-    pub fn new(config: ClientConfig) -> Result<Self, Error> {
-        let mut builder = reqwest::Client::builder()
-            .http1_only()
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .user_agent(config.user_agent.as_str())
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .referer(false);
-        if !config.proxy_from_env {
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| Error::Client(e.to_string()))?;
+impl BuildClient for Client {
+    type Http = reqwest::Client;
+
+    fn from_parts(config: ClientConfig, http: Option<reqwest::Client>) -> Result<Self, Error> {
+        let http = match http {
+            Some(http) => http,
+            None => http_for(&config)?,
+        };
         Ok(Self {
             config,
             http,
-            cancel: CancelToken::new(),
+            shutdown: CancelToken::new(),
         })
     }
+}
 
-    /// Replaces the cancel token (to share one token among clients or runs).
+/// Our `reqwest::Client`: the settings of `config`.
+fn http_for(config: &ClientConfig) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .user_agent(config.user_agent.as_str())
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        .referer(false);
+    if !config.proxy_from_env {
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| Error::Client(e.to_string()))
+}
+
+impl Client {
+    /// Builds a client with its own `reqwest::Client`. Fails if the TLS stack cannot be set up.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        Self::from_parts(config, None)
+    }
+
+    /// A builder: `Client::builder().api_base(url).token(token).build()?`.
+    pub fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::new()
+    }
+
+    /// Replaces the shutdown token (to shut several clients down at once).
     #[must_use]
-    pub fn with_cancel_token(mut self, token: CancelToken) -> Self {
-        self.cancel = token;
+    pub fn with_shutdown_token(mut self, token: CancelToken) -> Self {
+        self.shutdown = token;
         self
     }
 
-    /// The client's cancel token: cancelling it ends every running and later call of this
-    /// client with [`Error::Cancelled`].
-    pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
+    /// The client-wide shutdown token: cancelling it ends every running and later call of
+    /// this client and its clones with [`Error::Cancelled`]. To cancel one call, drop its
+    /// future or give it its own token (the `*_with_cancel` methods).
+    pub fn shutdown_token(&self) -> CancelToken {
+        self.shutdown.clone()
     }
 
     /// The settings.
@@ -103,242 +154,239 @@ impl Client {
         &self.config
     }
 
-    /// Exports `job` to the file at `path`, atomically: the dump goes to a temporary file in
-    /// the same directory, which is flushed, synced and renamed over `path` only once the core
-    /// has verified it whole. On any failure, cancellation, or if the future is dropped, the
-    /// temporary file is removed and an existing `path` is left untouched.
-    pub async fn export_to_path<F: FnMut(&Event)>(
+    /// Exports `job` to the file at `path`, atomically: the dump goes to a private temporary
+    /// file in the same directory (created before any request, so a missing or read-only
+    /// directory fails at once), which is flushed, synced and renamed over `path` only once
+    /// the core has verified it whole. On any failure, cancellation, or if the future is
+    /// dropped, the temporary file is removed and an existing `path` is left untouched.
+    ///
+    /// The future is `Send`, owns clones of `self`, `job` and `path`, and is `'static` when
+    /// `on_event` is: `tokio::spawn(client.export_to_path(&job, "x.sql", |e| …))` works.
+    pub fn export_to_path<F>(
         &self,
         job: &Job,
         path: impl AsRef<Path>,
-        mut on_event: F,
-    ) -> Result<ExportOutcome, Error> {
-        let dest = path.as_ref().to_owned();
-        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
-        let for_create = dest.clone();
-        let (part, file) =
-            tokio::task::spawn_blocking(move || PartFile::create_beside(&for_create))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| {
-                    Error::sink("create a temporary file beside", Some(dest.clone()), e)
-                })?;
-        let temp = Some(part.path().to_owned());
-        let mut file = tokio::fs::File::from_std(file);
-        // tokio buffers each write (2 MiB by default); keep it to our buffer size.
-        file.set_max_buf_size(self.config.buffer_size);
-        let mut sink: Sink<'_, tokio::io::Sink> = Sink::File {
-            file,
-            digest: AsyncDigest::default(),
-        };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
-        let Sink::File {
-            mut file,
-            mut digest,
-        } = sink
-        else {
-            unreachable!("the sink stays a file")
-        };
-        let outcome = ExportOutcome::new(outcome, &digest.finish().await?)?;
-        file.flush()
-            .await
-            .map_err(|e| Error::sink("flush", temp.clone(), e))?;
-        file.sync_all()
-            .await
-            .map_err(|e| Error::sink("sync", temp.clone(), e))?;
-        drop(file);
-        let for_rename = dest.clone();
-        tokio::task::spawn_blocking(move || part.persist(&for_rename))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::sink("rename the temporary file to", Some(dest), e))?;
-        Ok(outcome)
+        on_event: F,
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    where
+        F: FnMut(&Event) + Send,
+    {
+        self.export_to_path_with_cancel(job, path, &CancelToken::new(), on_event)
     }
 
-    /// Exports `job` into `writer` (stdout, a pipe, a compressor). The writer is flushed at
-    /// the end. A resumed download appends; a download the server restarts from the
-    /// beginning after bytes were written cannot be rewound and ends the run with an error.
-    pub async fn export_to_writer<W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    /// [`export_to_path`](Self::export_to_path), ended early (with [`Error::Cancelled`], the
+    /// temporary file removed) by cancelling `cancel`.
+    pub fn export_to_path_with_cancel<F>(
         &self,
         job: &Job,
-        writer: &mut W,
+        path: impl AsRef<Path>,
+        cancel: &CancelToken,
         mut on_event: F,
-    ) -> Result<ExportOutcome, Error> {
-        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
-        let mut sink = Sink::Writer {
-            writer,
-            digest: AsyncDigest::default(),
-        };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event).await?;
-        let Sink::Writer { writer, mut digest } = sink else {
-            unreachable!("the sink stays a writer")
-        };
-        writer
-            .flush()
-            .await
-            .map_err(|e| Error::sink("flush", None, e))?;
-        ExportOutcome::new(outcome, &digest.finish().await?)
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    where
+        F: FnMut(&Event) + Send,
+    {
+        let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
+        let dest: PathBuf = path.as_ref().to_owned();
+        async move {
+            let export = Export::new(this.config.machine_config(), job, Instant::now())?;
+            let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            let mut sink = AsyncSink::<tokio::io::Sink>::file(sink);
+            let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
+            sink.commit(outcome).await
+        }
+    }
+
+    /// Exports `job` into `writer` (stdout, a pipe, a compressor; `&mut w` works too). The
+    /// writer is flushed at the end. A resumed download appends; a download the server
+    /// restarts from the beginning after bytes were written cannot be rewound and ends the run
+    /// with an error. Bytes are hashed as they pass (on the runtime, a few hundred µs per MiB).
+    pub fn export_to_writer<W, F>(
+        &self,
+        job: &Job,
+        writer: W,
+        on_event: F,
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    where
+        W: AsyncWrite + Unpin + Send,
+        F: FnMut(&Event) + Send,
+    {
+        self.export_to_writer_with_cancel(job, writer, &CancelToken::new(), on_event)
+    }
+
+    /// [`export_to_writer`](Self::export_to_writer), ended early by cancelling `cancel`.
+    pub fn export_to_writer_with_cancel<W, F>(
+        &self,
+        job: &Job,
+        writer: W,
+        cancel: &CancelToken,
+        mut on_event: F,
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    where
+        W: AsyncWrite + Unpin + Send,
+        F: FnMut(&Event) + Send,
+    {
+        let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
+        async move {
+            let export = Export::new(this.config.machine_config(), job, Instant::now())?;
+            let mut sink = AsyncSink::Stream {
+                writer,
+                digest: Digest::new(),
+            };
+            let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
+            sink.commit(outcome).await
+        }
     }
 
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
     /// core's retries.
-    pub async fn find_database(
+    pub fn find_database(
         &self,
         account: &AccountId,
         name_or_id: &str,
-    ) -> Result<DatabaseInfo, Error> {
+    ) -> impl Future<Output = Result<DatabaseInfo, Error>> + Send + 'static {
         let call = lookup::find_database(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account,
             name_or_id,
             Instant::now(),
         )
-        .map_err(|e| Error::Config(e.to_string()))?;
-        self.run_gated(
-            call,
-            &mut Sink::<'_, tokio::io::Sink>::None,
-            &mut |_: &Event| {},
-        )
-        .await
+        .map_err(|e| Error::Config(e.to_string()));
+        self.lookup(call)
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
-    pub async fn list_databases(
+    pub fn list_databases(
         &self,
         account: &AccountId,
         page: u32,
         per_page: u32,
-    ) -> Result<Page, Error> {
+    ) -> impl Future<Output = Result<Page, Error>> + Send + 'static {
         let call = lookup::list_databases(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account,
             page,
             per_page,
             Instant::now(),
         )
-        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run_gated(
-            call,
-            &mut Sink::<'_, tokio::io::Sink>::None,
-            &mut |_: &Event| {},
-        )
-        .await
+        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()));
+        self.lookup(call)
     }
 
     /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
     /// core's retries; no export is started.
-    pub async fn current_bookmark(
+    pub fn current_bookmark(
         &self,
         account: &AccountId,
         database: &DatabaseId,
-    ) -> Result<String, Error> {
-        let call =
-            lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
-                .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
-        self.run_gated(
-            call,
-            &mut Sink::<'_, tokio::io::Sink>::None,
-            &mut |_: &Event| {},
+    ) -> impl Future<Output = Result<String, Error>> + Send + 'static {
+        let call = lookup::current_bookmark(
+            self.config.machine_config(),
+            account,
+            database,
+            Instant::now(),
         )
-        .await
+        .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()));
+        self.lookup(call)
     }
 
-    /// Runs a machine, through the shared request budget when the client has one.
-    async fn run_gated<M: Drive + Prioritized, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    fn lookup<M>(
+        &self,
+        call: Result<M, Error>,
+    ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
+    where
+        M: Drive + Send + 'static,
+        M::Outcome: Send,
+    {
+        let this = self.clone();
+        async move {
+            let mut none = AsyncSink::<tokio::io::Sink>::None;
+            this.run(call?, &mut none, &CancelToken::new(), &mut |_: &Event| {})
+                .await
+        }
+    }
+
+    /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
+    async fn run<M, W, F>(
         &self,
         machine: M,
-        sink: &mut Sink<'_, W>,
+        sink: &mut AsyncSink<W>,
+        cancel: &CancelToken,
         on_event: &mut F,
-    ) -> Result<M::Outcome, Error> {
-        match &self.config.budget {
-            Some(budget) => {
-                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
-                self.run(&mut gated, sink, on_event).await
-            }
-            None => {
-                let mut machine = machine;
-                self.run(&mut machine, sink, on_event).await
-            }
-        }
-    }
-
-    /// Runs `fut` unless the token is cancelled first (`None` then).
-    async fn or_cancel<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => None,
-            out = fut => Some(out),
-        }
-    }
-
-    /// The one driving loop, for every machine.
-    async fn run<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
-        &self,
-        machine: &mut M,
-        sink: &mut Sink<'_, W>,
-        on_event: &mut F,
-    ) -> Result<M::Outcome, Error> {
-        // The response whose head was fed, waiting for `WriteBody`.
-        let mut held: Option<(RequestId, reqwest::Response)> = None;
-        let mut cancel_fed = false;
+    ) -> Result<M::Outcome, Error>
+    where
+        M: Drive,
+        W: AsyncWrite + Unpin,
+        F: FnMut(&Event),
+    {
+        let call = self.shutdown.child();
+        cancel.forward_to(&call);
+        let mut runner = Runner::new(machine);
+        // The response whose head was fed, until `WriteBody` or any other step.
+        let mut held: Option<reqwest::Response> = None;
         loop {
-            if !cancel_fed && self.cancel.is_cancelled() {
-                cancel_fed = true;
-                machine.handle_input(Instant::now(), Input::Cancel)?;
+            let step = runner.next(call.is_cancelled())?;
+            // An event (say, "the download restarts") may come between a head and its body.
+            if !matches!(step, Step::WriteBody { .. } | Step::Event(_)) {
+                held = None;
             }
-            match machine.poll_output() {
-                Output::Event(event) => on_event(&event),
-                Output::Done(result) => return Error::from_core_result(result),
-                Output::Send { id, request } => {
-                    held = None;
-                    let limit = machine.reply_limit();
-                    if let Some(input) = self.or_cancel(self.send(id, request, limit)).await {
-                        machine.handle_input(Instant::now(), input)?;
+            let input = match step {
+                Step::Event(event) => {
+                    on_event(&event);
+                    continue;
+                }
+                Step::Done(result) => return result,
+                Step::Send { id, request, limit } => {
+                    or_cancel(&call, self.send(id, request, limit)).await
+                }
+                Step::Download { id, request } => {
+                    match or_cancel(&call, self.download(request)).await {
+                        Some(Ok(response)) => {
+                            let head = head_of(&response);
+                            held = Some(response);
+                            Some(Input::DownloadHead { id, head })
+                        }
+                        Some(Err(failure)) => Some(Input::Failed { id, failure }),
+                        None => None,
                     }
                 }
-                Output::Download { id, mut request } => {
-                    held = None;
-                    strip_authorization(&mut request);
-                    let Some(result) = self.or_cancel(self.download(request)).await else {
-                        continue;
-                    };
-                    let input = match result {
-                        Ok(response) => {
-                            let head = head_of(&response);
-                            held = Some((id, response));
-                            Input::DownloadHead { id, head }
-                        }
-                        Err(failure) => Input::Failed { id, failure },
-                    };
-                    machine.handle_input(Instant::now(), input)?;
-                }
-                Output::WriteBody { id, start_at } => {
-                    let response = match held.take() {
-                        Some((held_id, response)) if held_id == id => response,
-                        _ => return Err(Error::Internal(format!("no held body for {id}"))),
-                    };
+                Step::WriteBody { id, start_at } => {
+                    let response = held
+                        .take()
+                        .ok_or_else(|| Error::Internal(format!("no held body for {id}")))?;
                     sink.place(start_at).await?;
-                    self.stream(machine, id, response, sink, on_event).await?;
+                    self.stream(&mut runner, id, response, sink, &call, on_event)
+                        .await?
                 }
-                Output::Upload { id, request } => {
-                    held = None;
-                    let path = sink.upload_source()?.to_owned();
-                    let input = self.upload(machine, id, request, &path, on_event).await?;
-                    machine.handle_input(Instant::now(), input)?;
+                Step::Upload {
+                    id,
+                    request,
+                    source,
+                    length,
+                    limit,
+                } => {
+                    self.upload(
+                        id,
+                        request,
+                        &source,
+                        length,
+                        limit,
+                        &mut runner,
+                        &call,
+                        on_event,
+                    )
+                    .await?
                 }
-                Output::WaitUntil(at) => {
-                    held = None;
+                Step::Wait(at) => {
                     let at = tokio::time::Instant::from_std(at);
-                    let input = match self.or_cancel(tokio::time::sleep_until(at)).await {
-                        Some(()) => Input::Tick,
-                        None => {
-                            cancel_fed = true;
-                            Input::Cancel
-                        }
-                    };
-                    machine.handle_input(Instant::now(), input)?;
+                    or_cancel(&call, tokio::time::sleep_until(at))
+                        .await
+                        .map(|()| Input::Tick)
                 }
-            }
+            };
+            runner.feed(input.unwrap_or(Input::Cancel))?;
         }
     }
 
@@ -361,7 +409,8 @@ impl Client {
         };
         let head = head_of(&response);
         let mut buf = Vec::new();
-        let cap = limit.saturating_add(1);
+        // The status first: a 429 or 5xx body is not read at all.
+        let cap = d1_export_core::reply_read_limit(head.status(), limit);
         while buf.len() < cap {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -393,34 +442,31 @@ impl Client {
         self.http.execute(request).await.map_err(|e| classify(&e))
     }
 
-    /// Streams a download body into the sink, feeding progress after each chunk.
+    /// Streams a download body into the sink, reporting progress after each chunk; the final
+    /// input (`None` on cancel, `Some(Cancel)`-free: the loop feeds the cancel).
     async fn stream<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
         &self,
-        machine: &mut M,
+        runner: &mut Runner<M>,
         id: RequestId,
         mut response: reqwest::Response,
-        sink: &mut Sink<'_, W>,
+        sink: &mut AsyncSink<W>,
+        cancel: &CancelToken,
         on_event: &mut F,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Input>, Error> {
         let mut written = 0u64;
         loop {
-            // On cancel the loop feeds the cancel; the body is dropped unread.
-            let Some(next) = self.or_cancel(response.chunk()).await else {
-                return Ok(());
+            // On cancel the body is dropped unread.
+            let Some(next) = or_cancel(cancel, response.chunk()).await else {
+                return Ok(None);
             };
-            let input = match next {
+            return Ok(Some(match next {
                 Ok(Some(chunk)) => {
                     written += chunk.len() as u64;
                     sink.write(chunk).await?;
-                    machine
-                        .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
-                    while let Some(event) = machine.poll_event() {
-                        on_event(&event);
+                    match runner.progress(id, written, on_event)? {
+                        Flow::Continue => continue,
+                        Flow::Stop => return Ok(None),
                     }
-                    if machine.is_over() {
-                        return Ok(());
-                    }
-                    continue;
                 }
                 Ok(None) => Input::DownloadEnded { id, written },
                 Err(e) => Input::DownloadFailed {
@@ -428,10 +474,17 @@ impl Client {
                     written,
                     failure: classify(&e),
                 },
-            };
-            machine.handle_input(Instant::now(), input)?;
-            return Ok(());
+            }));
         }
+    }
+}
+
+/// Runs `fut` unless `cancel` is cancelled first (`None` then).
+async fn or_cancel<T>(cancel: &CancelToken, fut: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        out = fut => Some(out),
     }
 }
 
@@ -474,122 +527,49 @@ fn classify(error: &reqwest::Error) -> TransportFailure {
     }
 }
 
-/// Batches of this many bytes are hashed at once.
-const HASH_BATCH: usize = 256 * 1024;
+/// Bytes handed to the blocking pool at once.
+const BATCH: usize = 256 * 1024;
 
-/// The SHA-256 of the sink, computed on the blocking pool one batch behind the writes: hashing
-/// overlaps the network and the disk and never runs long on the runtime. At most two batches
-/// (the one filling and the one hashing) are held.
-#[derive(Debug, Default)]
-struct AsyncDigest {
-    idle: Option<Digest>,
-    running: Option<tokio::task::JoinHandle<Digest>>,
-    batch: Vec<bytes::Bytes>,
-    batched: usize,
-    bytes: u64,
-}
-
-impl AsyncDigest {
-    /// Bytes pushed (hashed or pending).
-    fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    async fn push(&mut self, chunk: bytes::Bytes) -> Result<(), Error> {
-        self.bytes += chunk.len() as u64;
-        self.batched += chunk.len();
-        self.batch.push(chunk);
-        if self.batched >= HASH_BATCH {
-            let mut digest = self.settled().await?;
-            let batch = std::mem::take(&mut self.batch);
-            self.batched = 0;
-            self.running = Some(tokio::task::spawn_blocking(move || {
-                for chunk in &batch {
-                    digest.update(chunk);
-                }
-                digest
-            }));
-        }
-        Ok(())
-    }
-
-    /// The digest of the batches handed to the pool, once they are hashed.
-    async fn settled(&mut self) -> Result<Digest, Error> {
-        match self.running.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| Error::Internal(format!("hashing task: {e}"))),
-            None => Ok(self.idle.take().unwrap_or_default()),
-        }
-    }
-
-    /// The digest of everything pushed (the last, partial batch is hashed here).
-    async fn finish(&mut self) -> Result<Digest, Error> {
-        let mut digest = self.settled().await?;
-        for chunk in self.batch.drain(..) {
-            digest.update(&chunk);
-        }
-        self.batched = 0;
-        self.idle = Some(digest.clone());
-        Ok(digest)
-    }
-
-    /// Starts again from `digest` (after the sink was truncated).
-    fn reset_to(&mut self, digest: Digest) {
-        self.running = None;
-        self.batch.clear();
-        self.batched = 0;
-        self.bytes = digest.bytes();
-        self.idle = Some(digest);
-    }
-}
-
-/// Where a download goes.
-enum Sink<'a, W> {
+/// Where a download goes, for the async driver: the shared [`Sink`] (written, hashed,
+/// truncated and committed on the blocking pool, one batch behind the network) or an async
+/// stream.
+enum AsyncSink<W> {
     /// Lookups: no body is ever written.
     None,
-    /// The temporary file (seekable), hashed as written.
-    File {
-        file: tokio::fs::File,
-        digest: AsyncDigest,
-    },
+    /// A file sink, run on the blocking pool.
+    File(Blocking),
     /// A stream (append only), hashed as written.
-    Writer {
-        writer: &'a mut W,
-        digest: AsyncDigest,
-    },
-    /// An import: nothing is written; the file at this path is uploaded.
-    Upload(&'a Path),
+    Stream { writer: W, digest: Digest },
 }
 
-impl<W: AsyncWrite + Unpin> Sink<'_, W> {
-    /// The file an import uploads.
-    fn upload_source(&self) -> Result<&Path, Error> {
-        match self {
-            Self::Upload(path) => Ok(path),
-            _ => Err(Error::Internal("an export asked for an upload".to_owned())),
-        }
+/// The file [`Sink`], away from the runtime: at most one batch being written while the next
+/// fills. Dropped mid-write (the future dropped), the task still ends and drops the sink,
+/// which removes the temporary file.
+struct Blocking {
+    /// Removed when this is dropped before the commit (the sink may be on the pool then).
+    guard: Option<PathBuf>,
+    sink: Option<Sink<io::Sink>>,
+    running: Option<tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>>,
+    batch: Vec<bytes::Bytes>,
+    batched: usize,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncSink<W> {
+    fn file(sink: Sink<io::Sink>) -> Self {
+        Self::File(Blocking {
+            guard: sink.temp_path().map(Path::to_owned),
+            sink: Some(sink),
+            running: None,
+            batch: Vec::new(),
+            batched: 0,
+        })
     }
 
     async fn place(&mut self, start_at: u64) -> Result<(), Error> {
         match self {
-            Self::None | Self::Upload(_) => {
-                Err(Error::Internal("a lookup asked for a download".to_owned()))
-            }
-            Self::File { file, digest } => {
-                match place(digest.bytes(), start_at, true).map_err(Error::Internal)? {
-                    Placement::Append => Ok(()),
-                    Placement::Truncate(at) => {
-                        digest.finish().await?;
-                        let rehashed = truncate(file, at)
-                            .await
-                            .map_err(|e| Error::sink("truncate", None, e))?;
-                        digest.reset_to(rehashed);
-                        Ok(())
-                    }
-                }
-            }
-            Self::Writer { digest, .. } => place(digest.bytes(), start_at, false)
+            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::File(b) => b.run(move |sink| sink.place(start_at)).await,
+            Self::Stream { digest, .. } => place(digest.bytes(), start_at, false)
                 .map(drop)
                 .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
         }
@@ -597,46 +577,118 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
 
     async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), Error> {
         match self {
-            Self::None | Self::Upload(_) => {
-                Err(Error::Internal("a lookup asked for a download".to_owned()))
+            Self::None => Err(Error::Internal("a lookup asked for a download".to_owned())),
+            Self::File(b) => {
+                b.batched += chunk.len();
+                b.batch.push(chunk);
+                if b.batched >= BATCH {
+                    b.send_batch().await?;
+                }
+                Ok(())
             }
-            Self::File { file, digest } => {
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::sink("write", None, e))?;
-                digest.push(chunk).await
-            }
-            Self::Writer { writer, digest } => {
+            Self::Stream { writer, digest } => {
                 writer
                     .write_all(&chunk)
                     .await
                     .map_err(|e| Error::sink("write", None, e))?;
-                digest.push(chunk).await
+                digest.update(&chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the sink against the core's outcome and commits it.
+    async fn commit(self, outcome: d1_export_core::Outcome) -> Result<ExportOutcome, Error> {
+        match self {
+            Self::None => Err(Error::Internal("a lookup has no sink".to_owned())),
+            Self::File(mut b) => {
+                b.settle().await?;
+                let sink = b
+                    .sink
+                    .take()
+                    .ok_or_else(|| Error::Internal("the sink is gone".to_owned()))?;
+                let checked = tokio::task::spawn_blocking(move || {
+                    let checked = ExportOutcome::new(outcome, &sink.digest())?;
+                    sink.commit()?;
+                    Ok(checked)
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+                if checked.is_ok() {
+                    b.guard = None;
+                }
+                checked
+            }
+            Self::Stream { mut writer, digest } => {
+                let checked = ExportOutcome::new(outcome, &digest)?;
+                writer
+                    .flush()
+                    .await
+                    .map_err(|e| Error::sink("flush", None, e))?;
+                Ok(checked)
             }
         }
     }
 }
 
-/// Truncates the file to `at` bytes and returns the digest of what stays.
-async fn truncate(file: &mut tokio::fs::File, at: u64) -> io::Result<Digest> {
-    file.flush().await?;
-    file.set_len(at).await?;
-    file.seek(SeekFrom::Start(0)).await?;
-    let mut digest = Digest::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    while digest.bytes() < at {
-        let want = usize::try_from(at - digest.bytes())
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = file.read(&mut buf[..want]).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the output file is shorter than the bytes already written",
-            ));
+impl Drop for Blocking {
+    fn drop(&mut self) {
+        if let Some(path) = self.guard.take() {
+            // The sink's own guard does the same, later, wherever the sink is.
+            let _ = std::fs::remove_file(path);
         }
-        digest.update(&buf[..n]);
     }
-    file.seek(SeekFrom::Start(at)).await?;
-    Ok(digest)
+}
+
+impl Blocking {
+    /// Waits for the batch being written; the sink is back after this.
+    async fn wait(&mut self) -> Result<(), Error> {
+        if let Some(task) = self.running.take() {
+            let (sink, result) = task.await.map_err(|e| Error::Internal(e.to_string()))?;
+            self.sink = Some(sink);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Hands the filled batch to the blocking pool (after the previous one is written).
+    async fn send_batch(&mut self) -> Result<(), Error> {
+        self.wait().await?;
+        let batch = std::mem::take(&mut self.batch);
+        self.batched = 0;
+        let mut sink = self
+            .sink
+            .take()
+            .ok_or_else(|| Error::Internal("the sink is gone".to_owned()))?;
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let result = batch.iter().try_for_each(|chunk| sink.write(chunk));
+            (sink, result)
+        }));
+        Ok(())
+    }
+
+    /// Everything written.
+    async fn settle(&mut self) -> Result<(), Error> {
+        if !self.batch.is_empty() {
+            self.send_batch().await?;
+        }
+        self.wait().await
+    }
+
+    /// Runs `f` on the sink on the blocking pool, once everything before is written.
+    async fn run(
+        &mut self,
+        f: impl FnOnce(&mut Sink<io::Sink>) -> Result<(), Error> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.settle().await?;
+        let mut sink = self
+            .sink
+            .take()
+            .ok_or_else(|| Error::Internal("the sink is gone".to_owned()))?;
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let result = f(&mut sink);
+            (sink, result)
+        }));
+        self.wait().await
+    }
 }

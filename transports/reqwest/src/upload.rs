@@ -1,78 +1,104 @@
 //! Imports: the SQL file measured once (md5, size, on the blocking pool), then the core's
-//! [`Import`] machine run by the same loop as an export; the upload streams the file from
-//! `tokio::fs` in buffer-sized chunks (constant memory) while progress is fed every 100 ms.
+//! [`Import`] machine run by the same loop as an export ([`ImportRun`]); an upload streams
+//! the file from `tokio::fs` in buffer-sized chunks (constant memory) while progress is fed.
 
-use crate::{classify, head_of, to_reqwest, Client, Sink};
+use crate::{classify, head_of, or_cancel, to_reqwest, AsyncSink, Client};
 use d1_export_core::{
     AccountId, DatabaseId, Event, Import, ImportJob, ImportOutcome, Input, RequestId,
 };
 use d1_export_transport::{
-    feed_upload_progress, measure_sql_file, strip_authorization, Drive, Error, UploadCounter,
+    measure_sql_file, CancelToken, Drive, Error, Flow, ImportRun, Runner, UploadCounter,
 };
-use std::path::Path;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 /// How often upload progress is fed while the body streams.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 
 impl Client {
     /// Imports the SQL file at `path` into `database` (D1's import: init → upload → ingest →
-    /// poll). The file is read once for its md5 and size, then streamed as the upload's body
-    /// (no `Authorization` on the upload). Events (upload progress, the service's log lines,
-    /// retries, completion) go to `on_event`. D1 rolls a failed import back. Dropping the
-    /// future stops the upload.
-    pub async fn import_from_path<F: FnMut(&Event)>(
+    /// poll). The file is read once for its md5 and size (on the blocking pool), then
+    /// streamed as the upload's body (no `Authorization` on the upload). Events (upload
+    /// progress, the service's log lines, retries, completion) go to `on_event`. D1 rolls a
+    /// failed import back. Dropping the future stops the upload.
+    pub fn import_from_path<F>(
         &self,
         account: &AccountId,
         database: &DatabaseId,
         path: impl AsRef<Path>,
-        mut on_event: F,
-    ) -> Result<ImportOutcome, Error> {
-        let path = path.as_ref().to_owned();
-        let for_measure = path.clone();
-        let file = tokio::task::spawn_blocking(move || measure_sql_file(&for_measure))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        let job = ImportJob {
-            account: account.clone(),
-            database: database.clone(),
-            file,
-        };
-        let import = Import::new(self.config.core.clone(), job, Instant::now())?;
-        let mut sink: Sink<'_, tokio::io::Sink> = Sink::Upload(&path);
-        self.run_gated(import, &mut sink, &mut on_event).await
+        on_event: F,
+    ) -> impl Future<Output = Result<ImportOutcome, Error>> + Send
+    where
+        F: FnMut(&Event) + Send,
+    {
+        self.import_from_path_with_cancel(account, database, path, &CancelToken::new(), on_event)
     }
 
-    /// Sends one upload: the file at `path` as the body of `request`, streamed. Returns what
-    /// to feed the machine (its reply, a failure, or a cancel).
+    /// [`import_from_path`](Self::import_from_path), ended early (with [`Error::Cancelled`])
+    /// by cancelling `cancel`, mid-upload included.
+    pub fn import_from_path_with_cancel<F>(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+        path: impl AsRef<Path>,
+        cancel: &CancelToken,
+        mut on_event: F,
+    ) -> impl Future<Output = Result<ImportOutcome, Error>> + Send
+    where
+        F: FnMut(&Event) + Send,
+    {
+        let (this, cancel) = (self.clone(), cancel.clone());
+        let (account, database) = (account.clone(), database.clone());
+        let path: PathBuf = path.as_ref().to_owned();
+        async move {
+            let for_measure = path.clone();
+            let file = tokio::task::spawn_blocking(move || measure_sql_file(&for_measure))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            let job = ImportJob {
+                account,
+                database,
+                file,
+            };
+            let import = Import::new(this.config.machine_config(), job, Instant::now())?;
+            let mut none = AsyncSink::<tokio::io::Sink>::None;
+            this.run(
+                ImportRun::new(import, path),
+                &mut none,
+                &cancel,
+                &mut on_event,
+            )
+            .await
+        }
+    }
+
+    /// Sends one upload: `length` bytes of the file at `source` as the body of `request`,
+    /// streamed. Returns what to feed the machine (`None`: cancelled or the run ended).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn upload<M: Drive, F: FnMut(&Event)>(
         &self,
-        machine: &mut M,
         id: RequestId,
-        mut request: http::Request<()>,
-        path: &Path,
+        request: http::Request<()>,
+        source: &Path,
+        length: u64,
+        limit: usize,
+        runner: &mut Runner<M>,
+        cancel: &CancelToken,
         on_event: &mut F,
-    ) -> Result<Input, Error> {
-        strip_authorization(&mut request);
-        let length = request
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| Error::Internal("an upload without Content-Length".to_owned()))?;
-        let file = tokio::fs::File::open(path)
+    ) -> Result<Option<Input>, Error> {
+        let file = tokio::fs::File::open(source)
             .await
-            .map_err(|e| Error::sink("open", Some(path.to_owned()), e))?;
+            .map_err(|e| Error::sink("open", Some(source.to_owned()), e))?;
         let counter = UploadCounter::new();
         let body = body_stream(file, length, self.config.buffer_size, counter.clone());
         let (parts, ()) = request.into_parts();
         let mut request = match to_reqwest(parts, None) {
             Ok(r) => r,
-            Err(failure) => return Ok(Input::Failed { id, failure }),
+            Err(failure) => return Ok(Some(Input::Failed { id, failure })),
         };
         *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
-        let limit = machine.reply_limit();
         let send = self.http.execute(request);
         tokio::pin!(send);
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
@@ -81,24 +107,27 @@ impl Client {
         let response = loop {
             tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => return Ok(Input::Cancel),
+                () = cancel.cancelled() => return Ok(None),
                 result = &mut send => match result {
                     Ok(response) => break response,
-                    Err(e) => return Ok(Input::Failed { id, failure: classify(&e) }),
+                    Err(e) => return Ok(Some(Input::Failed { id, failure: classify(&e) })),
                 },
                 _ = tick.tick() => {
-                    reported = feed_upload_progress(machine, id, &counter, reported, &mut *on_event)?;
-                    if machine.is_over() {
-                        return Ok(Input::Cancel);
+                    let sent = counter.get();
+                    if sent != reported {
+                        reported = sent;
+                        if runner.upload_progress(id, sent, &mut *on_event)? == Flow::Stop {
+                            return Ok(None);
+                        }
                     }
                 }
             }
         };
-        feed_upload_progress(machine, id, &counter, reported, &mut *on_event)?;
-        let Some(input) = self.or_cancel(reply_input(id, response, limit)).await else {
-            return Ok(Input::Cancel);
-        };
-        Ok(input)
+        let sent = counter.get();
+        if sent != reported {
+            runner.upload_progress(id, sent, &mut *on_event)?;
+        }
+        Ok(or_cancel(cancel, reply_input(id, response, limit)).await)
     }
 }
 
@@ -136,11 +165,11 @@ fn body_stream(
     })
 }
 
-/// The upload URL's reply, its body read up to the cap (plus one byte).
+/// The upload URL's reply, its body read up to the cap (plus one byte; none for a 429/5xx).
 async fn reply_input(id: RequestId, mut response: reqwest::Response, limit: usize) -> Input {
     let head = head_of(&response);
     let mut buf = Vec::new();
-    let cap = limit.saturating_add(1);
+    let cap = d1_export_core::reply_read_limit(head.status(), limit);
     while buf.len() < cap {
         match response.chunk().await {
             Ok(Some(chunk)) => {

@@ -1,17 +1,176 @@
-//! Fleet export on the blocking driver: every selected database of an account, on a few
-//! threads, under the client's shared request budget (see
-//! [`ClientConfig::budget`](crate::ClientConfig)).
+//! Fleet export on the blocking driver: one loop runs the shared [`FleetRun`] (and the core's
+//! `Fleet` inside it); a small pool of worker threads does the blocking I/O (requests,
+//! download heads, body reads) and hands each answer back to the loop, tagged with its task.
 
-use crate::Client;
+use crate::{classify, Client, Worker};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, DatabaseId, Job};
+use d1_export_core::{AccountId, Input, RequestId, TaskKey};
 use d1_export_transport::{
-    dump_file_name, DatabaseReport, DatabaseStatus, Error, FleetHooks, FleetOptions,
+    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
+    FleetStep, Sink,
 };
-use std::collections::VecDeque;
+use std::collections::HashMap;
+use std::io::{self, Read};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+type Reader = ureq::BodyReader<'static>;
+
+/// Blocking I/O for a worker.
+enum Job {
+    Send {
+        key: TaskKey,
+        id: RequestId,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+    },
+    Download {
+        key: TaskKey,
+        id: RequestId,
+        request: http::Request<()>,
+    },
+    Read {
+        key: TaskKey,
+        id: RequestId,
+        reader: Box<Reader>,
+        buf: Vec<u8>,
+    },
+}
+
+/// What a worker hands back.
+enum Answer {
+    /// An API reply or a transport failure, ready for the core.
+    Input(Input),
+    /// A download's head, and its body to keep.
+    Head {
+        id: RequestId,
+        head: http::Response<()>,
+        body: ureq::Body,
+    },
+    /// One read of a body.
+    Chunk {
+        id: RequestId,
+        reader: Box<Reader>,
+        buf: Vec<u8>,
+        read: io::Result<usize>,
+    },
+}
+
+fn work(worker: &mut Worker, job: Job) -> (TaskKey, Answer) {
+    match job {
+        Job::Send {
+            key,
+            id,
+            request,
+            limit,
+        } => (key, Answer::Input(worker.send(id, request, limit))),
+        Job::Download { key, id, request } => {
+            let answer = match (worker.download(id, request), worker.held.take()) {
+                (Input::DownloadHead { id, head }, Some(body)) => Answer::Head { id, head, body },
+                (input, _) => Answer::Input(input),
+            };
+            (key, answer)
+        }
+        Job::Read {
+            key,
+            id,
+            mut reader,
+            mut buf,
+        } => {
+            let read = loop {
+                match reader.read(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            (
+                key,
+                Answer::Chunk {
+                    id,
+                    reader,
+                    buf,
+                    read,
+                },
+            )
+        }
+    }
+}
+
+/// Worker threads fed from one queue. They end once the pool is dropped and their current
+/// job is over (a request in flight is bounded by the read timeout).
+struct Pool {
+    jobs: Option<mpsc::Sender<Job>>,
+    answers: mpsc::Receiver<(TaskKey, Answer)>,
+    in_flight: usize,
+}
+
+impl Pool {
+    fn new(client: &Client, size: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (done, answers) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..size {
+            let (queue, done) = (Arc::clone(&queue), done.clone());
+            let mut worker = Worker {
+                agent: client.agent.clone(),
+                buffer_size: client.config.buffer_size,
+                held: None,
+                spare: mpsc::channel().1,
+            };
+            let _ = std::thread::Builder::new()
+                .name("d1-export-fleet".into())
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(job) = job else { return };
+                    if done.send(work(&mut worker, job)).is_err() {
+                        return;
+                    }
+                });
+        }
+        Self {
+            jobs: Some(jobs),
+            answers,
+            in_flight: 0,
+        }
+    }
+
+    fn submit(&mut self, job: Job) -> Result<(), Error> {
+        self.jobs
+            .as_ref()
+            .and_then(|j| j.send(job).ok())
+            .ok_or_else(|| Error::Internal("the fleet's workers are gone".to_owned()))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The next answer, if one comes within `wait`.
+    fn next(&mut self, wait: Duration) -> Option<(TaskKey, Answer)> {
+        if self.in_flight == 0 {
+            std::thread::sleep(wait);
+            return None;
+        }
+        let answer = self.answers.recv_timeout(wait).ok()?;
+        self.in_flight -= 1;
+        Some(answer)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs = None;
+    }
+}
+
+/// What the loop keeps per task between answers.
+#[derive(Default)]
+struct Slot {
+    /// The body whose head was fed, waiting for `WriteBody`.
+    held: Option<ureq::Body>,
+    sink: Option<Sink<io::Sink>>,
+    /// Bytes of the current body written.
+    written: u64,
+}
 
 impl Client {
     /// Every database of the account, page after page.
@@ -33,10 +192,12 @@ impl Client {
         }
     }
 
-    /// Exports every selected database of the account into `dir` as `<name>-<uuid>.sql`, on
-    /// `options.concurrency` threads, one export per database. One database failing never
-    /// stops the others; the reports come back in listing order. Only a failed listing fails
-    /// the whole call.
+    /// Exports every selected database of the account into `dir` as `<name>-<uuid>.sql`, each
+    /// written atomically, under `options.budget` for every API request (listing included).
+    /// At most `options.concurrency` exports run at once, fewer when the budget cannot keep
+    /// more polled in time; a few worker threads do the blocking I/O for one loop. One
+    /// database failing never stops the others; the reports come back in listing order. Only
+    /// a failed listing fails the whole call.
     pub fn export_all(
         &self,
         account: &AccountId,
@@ -44,82 +205,168 @@ impl Client {
         options: &FleetOptions,
         hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
-        let databases: VecDeque<(usize, DatabaseInfo)> = options
-            .select(self.list_all_databases(account, options.per_page)?)
-            .into_iter()
-            .enumerate()
-            .collect();
-        let workers = options.concurrency.clamp(1, databases.len().max(1));
-        let queue = Mutex::new(databases);
-        let done = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let next = queue
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .pop_front();
-                    let Some((i, database)) = next else { break };
-                    let report = self.export_one(account, dir, options, hooks, database);
-                    done.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push((i, report));
-                });
+        let mut run = FleetRun::new(
+            self.config.machine_config(),
+            account.clone(),
+            dir,
+            options.clone(),
+            Instant::now(),
+        )?;
+        let mut pool = Pool::new(self, run.most_in_flight().min(65));
+        let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
+        let mut cancel_fed = false;
+        loop {
+            if !cancel_fed && self.shutdown.is_cancelled() {
+                cancel_fed = true;
+                run.cancel(Instant::now());
             }
-        });
-        let mut reports = done.into_inner().unwrap_or_else(PoisonError::into_inner);
-        reports.sort_by_key(|(i, _)| *i);
-        Ok(reports.into_iter().map(|(_, r)| r).collect())
-    }
-
-    fn export_one(
-        &self,
-        account: &AccountId,
-        dir: &Path,
-        options: &FleetOptions,
-        hooks: &impl FleetHooks,
-        database: DatabaseInfo,
-    ) -> DatabaseReport {
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let path = dir.join(dump_file_name(&database));
-        let status = self
-            .export_status(account, &path, options, hooks, &database)
-            .unwrap_or_else(DatabaseStatus::Failed);
-        let report = DatabaseReport {
-            database,
-            path,
-            status,
-            started,
-            elapsed: clock.elapsed(),
-        };
-        hooks.on_done(&report);
-        report
-    }
-
-    fn export_status(
-        &self,
-        account: &AccountId,
-        path: &Path,
-        options: &FleetOptions,
-        hooks: &impl FleetHooks,
-        info: &DatabaseInfo,
-    ) -> Result<DatabaseStatus, Error> {
-        let database = DatabaseId::new(&info.uuid).map_err(|e| Error::Config(e.to_string()))?;
-        if options.skip_unchanged {
-            if let Some(previous) = hooks.previous_bookmark(info, path) {
-                let current = self.current_bookmark(account, &database)?;
-                if current == previous {
-                    return Ok(DatabaseStatus::Skipped { bookmark: current });
+            match run.poll(hooks) {
+                FleetStep::Send {
+                    key,
+                    id,
+                    request,
+                    limit,
+                } => pool.submit(Job::Send {
+                    key,
+                    id,
+                    request,
+                    limit,
+                })?,
+                FleetStep::Download {
+                    key,
+                    id,
+                    mut request,
+                } => {
+                    strip_authorization(&mut request);
+                    slots.entry(key).or_default().held = None;
+                    pool.submit(Job::Download { key, id, request })?;
                 }
+                FleetStep::WriteBody {
+                    key,
+                    id,
+                    start_at,
+                    path,
+                } => {
+                    let slot = slots.entry(key).or_default();
+                    let Some(body) = slot.held.take() else {
+                        return Err(Error::Internal(format!("no held body for {key}")));
+                    };
+                    let placed = match slot.sink.as_mut() {
+                        Some(sink) => sink.place(start_at),
+                        None => Sink::file(&path).and_then(|mut sink| {
+                            sink.place(start_at)?;
+                            slot.sink = Some(sink);
+                            Ok(())
+                        }),
+                    };
+                    match placed {
+                        Ok(()) => {
+                            slot.written = 0;
+                            let buf = vec![0u8; self.config.buffer_size];
+                            let reader = Box::new(body.into_with_config().limit(u64::MAX).reader());
+                            pool.submit(Job::Read {
+                                key,
+                                id,
+                                reader,
+                                buf,
+                            })?;
+                        }
+                        Err(e) => run.abort(Instant::now(), key, e),
+                    }
+                }
+                FleetStep::Persist { key, path, outcome } => {
+                    let sink = match slots.remove(&key).and_then(|s| s.sink) {
+                        Some(sink) => Ok(sink),
+                        // A file whose every byte was already there (or empty).
+                        None => Sink::file(&path),
+                    };
+                    let result = sink.and_then(|sink| {
+                        let checked = ExportOutcome::new(outcome, &sink.digest())?;
+                        sink.commit()?;
+                        Ok(checked)
+                    });
+                    run.persisted(key, result, hooks);
+                }
+                FleetStep::Discard { key } => {
+                    slots.remove(&key);
+                }
+                FleetStep::WaitUntil(at) => {
+                    // Wake at least every 25 ms to notice a cancel.
+                    let wait = at
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(25));
+                    match pool.next(wait) {
+                        Some((key, answer)) => {
+                            self.answered(&mut run, &mut slots, &mut pool, key, answer)?
+                        }
+                        None => run.handle_input(Instant::now(), None, Input::Tick)?,
+                    }
+                }
+                FleetStep::Done(result) => return result,
             }
         }
-        let job = Job {
-            account: account.clone(),
-            database,
-            options: options.dump.clone(),
+    }
+
+    /// Feeds one answer to the run; a body chunk goes to the sink first, and the next read
+    /// is queued.
+    fn answered(
+        &self,
+        run: &mut FleetRun,
+        slots: &mut HashMap<TaskKey, Slot>,
+        pool: &mut Pool,
+        key: TaskKey,
+        answer: Answer,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let input = match answer {
+            Answer::Input(input) => input,
+            Answer::Head { id, head, body } => {
+                slots.entry(key).or_default().held = Some(body);
+                Input::DownloadHead { id, head }
+            }
+            Answer::Chunk {
+                id,
+                reader,
+                buf,
+                read,
+            } => {
+                // A task that ended meanwhile (cancelled, failed) has no slot: drop the body.
+                let Some(slot) = slots.get_mut(&key) else {
+                    return Ok(());
+                };
+                match read {
+                    Ok(0) => Input::DownloadEnded {
+                        id,
+                        written: slot.written,
+                    },
+                    Ok(len) => {
+                        let Some(sink) = slot.sink.as_mut() else {
+                            return Err(Error::Internal(format!("no sink for {key}")));
+                        };
+                        if let Err(e) = sink.write(&buf[..len]) {
+                            run.abort(now, key, e);
+                            return Ok(());
+                        }
+                        slot.written += len as u64;
+                        pool.submit(Job::Read {
+                            key,
+                            id,
+                            reader,
+                            buf,
+                        })?;
+                        Input::DownloadProgress {
+                            id,
+                            written: slot.written,
+                        }
+                    }
+                    Err(e) => Input::DownloadFailed {
+                        id,
+                        written: slot.written,
+                        failure: classify(ureq::Error::from(e)),
+                    },
+                }
+            }
         };
-        let outcome = self.export_to_path(&job, path, |event| hooks.on_event(info, event))?;
-        Ok(DatabaseStatus::Exported(outcome))
+        run.handle_input(now, Some(key), input)
     }
 }

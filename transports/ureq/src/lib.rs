@@ -7,98 +7,136 @@
 //! - Sinks: a file path, written atomically ([`Client::export_to_path`]), or any
 //!   [`Write`] ([`Client::export_to_writer`]).
 //! - Events (log lines, parts, retries, download progress) go to a callback as they happen.
-//! - Cancellation: [`Client::cancel_token`] gives a [`CancelToken`] usable from another
-//!   thread; it is honoured during waits between polls (at once) and between download chunks.
-//!   A request already in flight ends first (bounded by the read timeout).
+//! - Cancellation, per call: the `*_with_cancel` methods take a [`CancelToken`] that ends
+//!   that call alone, from any thread, within milliseconds in every state — waiting between
+//!   polls, a held long-poll, a connect in progress, a download's head or a stalled body read
+//!   (the HTTP I/O of a call runs on one helper thread per call, so no blocking read holds the
+//!   caller; a request cut off that way finishes or times out on that thread, unseen).
+//!   [`Client::shutdown_token`] ends every call of the client and its clones.
 //! - HTTP/1.1 over rustls, no redirects, no gzip, statuses as responses, a connect and a
 //!   per-read timeout and no total timeout. The download never carries `Authorization`.
+//! - One dependency is enough: the types a caller needs are re-exported here.
 //!
 //! ```no_run
-//! use d1_export_core::{AccountId, DatabaseId, DumpOptions, Job};
-//! use d1_export_transport::ClientConfig;
-//! use d1_export_ureq::Client;
+//! use d1_export_ureq::{AccountId, CancelToken, Client, DatabaseId, DumpOptions, ErrorKind, Job};
 //!
-//! let client = Client::new(ClientConfig::from_env()?)?;
+//! let client = Client::builder()
+//!     .api_base("https://api.cloudflare.com/client/v4")
+//!     .token(std::env::var("CLOUDFLARE_API_TOKEN")?)
+//!     .build()?;
 //! let job = Job {
 //!     account: AccountId::new("0123456789abcdef0123456789abcdef")?,
 //!     database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")?,
 //!     options: DumpOptions::default(),
 //! };
-//! let outcome = client.export_to_path(&job, "backup.sql", |event| eprintln!("{event:?}"))?;
-//! println!("{} bytes, sha256 {}", outcome.bytes, outcome.sha256);
+//! let cancel = CancelToken::new(); // cancel() from another thread ends this export only
+//! match client.export_to_path_with_cancel(&job, "backup.sql", &cancel, |e| eprintln!("{e:?}")) {
+//!     Ok(outcome) => println!("{} bytes, sha256 {}", outcome.bytes, outcome.sha256),
+//!     Err(e) if e.kind() == ErrorKind::AlreadyRunning => eprintln!("busy, later: {e}"),
+//!     Err(e) => return Err(e.into()),
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Bringing your own `ureq::Agent`
+//!
+//! [`ClientBuilder::http_client`] takes an agent (shared pool, custom roots, a proxy). Its
+//! TLS, proxy, pool and timeout settings are used as they are; keep a connect timeout and a
+//! per-read timeout (the API holds a long-poll up to ~30 s, so at least 60 s) and **no
+//! global or per-call timeout** (it would kill long downloads; the core's deadline bounds a
+//! run). What the protocol needs is set on every request regardless: statuses as responses
+//! (`http_status_as_error(false)`), no redirects, no `Accept-Encoding`.
 
 use d1_export_core::lookup::{self, Page};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{
-    AccountId, DatabaseId, Event, Export, Gated, Input, Job, Output, Prioritized, RequestId,
-    TransportFailure,
+pub use d1_export_core::{
+    AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
+    RetryPolicy,
 };
-use d1_export_transport::{
-    classify_io, place, strip_authorization, Chunk, Digest, Drive, HashPipeline, PartFile,
-    Placement,
+use d1_export_core::{Export, Input, RequestId, TransportFailure};
+use d1_export_transport::{classify_io, BuildClient, Drive, Flow, Runner, Sink, Step};
+pub use d1_export_transport::{
+    CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
+    JitterSeed,
 };
-pub use d1_export_transport::{CancelToken, ClientConfig, Error, ExportOutcome};
-use std::fs::File;
-mod fleet;
-mod upload;
-
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A blocking client: HTTP settings, the core's policies, and a cancel token.
+mod fleet;
+mod upload;
+
+/// A blocking client: HTTP settings, the core's policies, an agent and a shutdown token.
 ///
-/// Cheap to share by reference across threads; each call runs one machine to its end.
+/// Cheap to clone (clones share the agent's connection pool and the shutdown token) and to
+/// share by reference across threads; each call runs one machine to its end.
 #[derive(Debug, Clone)]
 pub struct Client {
     config: ClientConfig,
     agent: ureq::Agent,
-    cancel: CancelToken,
+    shutdown: CancelToken,
 }
 
-impl Client {
-    /// Builds a client. Fails only on settings the HTTP stack refuses.
-    pub fn new(config: ClientConfig) -> Result<Self, Error> {
-        let proxy = if config.proxy_from_env {
-            ureq::Proxy::try_from_env()
-        } else {
-            None
-        };
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .user_agent(config.user_agent.as_str())
-            .accept_encoding("")
-            .proxy(proxy)
-            .timeout_global(None)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_per_read(Some(config.read_timeout))
-            .timeout_per_write(Some(config.read_timeout))
-            .input_buffer_size(config.buffer_size.max(128 * 1024))
-            .build()
-            .new_agent();
+impl BuildClient for Client {
+    type Http = ureq::Agent;
+
+    fn from_parts(config: ClientConfig, agent: Option<ureq::Agent>) -> Result<Self, Error> {
+        let agent = agent.unwrap_or_else(|| agent_for(&config));
         Ok(Self {
             config,
             agent,
-            cancel: CancelToken::new(),
+            shutdown: CancelToken::new(),
         })
     }
+}
 
-    /// Replaces the cancel token (to share one token among clients or runs).
+/// Our agent: the settings of `config`.
+fn agent_for(config: &ClientConfig) -> ureq::Agent {
+    let proxy = if config.proxy_from_env {
+        ureq::Proxy::try_from_env()
+    } else {
+        None
+    };
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .user_agent(config.user_agent.as_str())
+        .accept_encoding("")
+        .proxy(proxy)
+        .timeout_global(None)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_read(Some(config.read_timeout))
+        .timeout_per_write(Some(config.read_timeout))
+        .input_buffer_size(config.buffer_size.max(128 * 1024))
+        .build()
+        .new_agent()
+}
+
+impl Client {
+    /// Builds a client with its own agent. Fails only on settings the HTTP stack refuses.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        Self::from_parts(config, None)
+    }
+
+    /// A builder: `Client::builder().api_base(url).token(token).build()?`.
+    pub fn builder() -> ClientBuilder<Self> {
+        ClientBuilder::new()
+    }
+
+    /// Replaces the shutdown token (to shut several clients down at once).
     #[must_use]
-    pub fn with_cancel_token(mut self, token: CancelToken) -> Self {
-        self.cancel = token;
+    pub fn with_shutdown_token(mut self, token: CancelToken) -> Self {
+        self.shutdown = token;
         self
     }
 
-    /// The client's cancel token: cancelling it ends every running and later call of this
-    /// client with [`Error::Cancelled`].
-    pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
+    /// The client-wide shutdown token: cancelling it ends every running and later call of
+    /// this client and its clones with [`Error::Cancelled`]. To cancel one call, give that
+    /// call its own token (the `*_with_cancel` methods).
+    pub fn shutdown_token(&self) -> CancelToken {
+        self.shutdown.clone()
     }
 
     /// The settings.
@@ -106,37 +144,34 @@ impl Client {
         &self.config
     }
 
-    /// Exports `job` to the file at `path`, atomically: the dump goes to a temporary file in
-    /// the same directory, which is flushed, synced and renamed over `path` only once the core
-    /// has verified it whole. On any failure or cancellation the temporary file is removed and
-    /// an existing `path` is left untouched.
+    /// Exports `job` to the file at `path`, atomically: the dump goes to a private temporary
+    /// file in the same directory (created before any request, so a missing or read-only
+    /// directory fails at once), which is flushed, synced and renamed over `path` only once
+    /// the core has verified it whole. On any failure or cancellation the temporary file is
+    /// removed and an existing `path` is left untouched.
     pub fn export_to_path(
         &self,
         job: &Job,
         path: impl AsRef<Path>,
+        on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        self.export_to_path_with_cancel(job, path, &CancelToken::new(), on_event)
+    }
+
+    /// [`export_to_path`](Self::export_to_path), ended early (with [`Error::Cancelled`], the
+    /// temporary file removed) by cancelling `cancel`.
+    pub fn export_to_path_with_cancel(
+        &self,
+        job: &Job,
+        path: impl AsRef<Path>,
+        cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
-        let dest = path.as_ref();
-        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
-        let (part, file) = PartFile::create_beside(dest)
-            .map_err(|e| Error::sink("create a temporary file beside", Some(dest.into()), e))?;
-        let mut sink: Sink<'_, io::Sink> = Sink::File {
-            file,
-            part: &part,
-            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
-        };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
-        let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
-        let Sink::File { mut file, .. } = sink else {
-            unreachable!("the sink stays a file")
-        };
-        let temp = Some(part.path().to_owned());
-        file.flush()
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::sink("sync", temp.clone(), e))?;
-        drop(file);
-        part.persist(dest)
-            .map_err(|e| Error::sink("rename the temporary file to", Some(dest.into()), e))?;
+        let export = Export::new(self.config.machine_config(), job.clone(), Instant::now())?;
+        let mut sink = Sink::file(path.as_ref())?;
+        let outcome = self.run(export, &mut sink, cancel, &mut on_event)?;
+        let outcome = ExportOutcome::new(outcome, &sink.digest())?;
+        sink.commit()?;
         Ok(outcome)
     }
 
@@ -146,19 +181,25 @@ impl Client {
     pub fn export_to_writer<W: Write>(
         &self,
         job: &Job,
-        writer: &mut W,
+        writer: W,
+        on_event: impl FnMut(&Event),
+    ) -> Result<ExportOutcome, Error> {
+        self.export_to_writer_with_cancel(job, writer, &CancelToken::new(), on_event)
+    }
+
+    /// [`export_to_writer`](Self::export_to_writer), ended early by cancelling `cancel`.
+    pub fn export_to_writer_with_cancel<W: Write>(
+        &self,
+        job: &Job,
+        writer: W,
+        cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
-        let export = Export::new(self.config.core.clone(), job.clone(), Instant::now())?;
-        let mut sink = Sink::Writer {
-            writer,
-            hash: HashPipeline::new(Digest::new(), HASH_DEPTH),
-        };
-        let outcome = self.run_gated(export, &mut sink, &mut on_event)?;
-        let outcome = ExportOutcome::new(outcome, &sink.digest()?)?;
-        if let Sink::Writer { writer, .. } = sink {
-            writer.flush().map_err(|e| Error::sink("flush", None, e))?;
-        }
+        let export = Export::new(self.config.machine_config(), job.clone(), Instant::now())?;
+        let mut sink = Sink::stream(writer);
+        let outcome = self.run(export, &mut sink, cancel, &mut on_event)?;
+        let outcome = ExportOutcome::new(outcome, &sink.digest())?;
+        sink.commit()?;
         Ok(outcome)
     }
 
@@ -170,13 +211,13 @@ impl Client {
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
         let call = lookup::find_database(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account,
             name_or_id,
             Instant::now(),
         )
         .map_err(|e| Error::Config(e.to_string()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.lookup(call)
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -187,14 +228,14 @@ impl Client {
         per_page: u32,
     ) -> Result<Page, Error> {
         let call = lookup::list_databases(
-            self.config.core.clone(),
+            self.config.machine_config(),
             account,
             page,
             per_page,
             Instant::now(),
         )
         .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        self.lookup(call)
     }
 
     /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
@@ -204,147 +245,313 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
     ) -> Result<String, Error> {
-        let call =
-            lookup::current_bookmark(self.config.core.clone(), account, database, Instant::now())
-                .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
-        self.run_gated(call, &mut Sink::<io::Sink>::None, &mut |_| {})
+        let call = lookup::current_bookmark(
+            self.config.machine_config(),
+            account,
+            database,
+            Instant::now(),
+        )
+        .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
+        self.lookup(call)
     }
 
-    /// Runs a machine, through the shared request budget when the client has one.
-    fn run_gated<M: Drive + Prioritized, W: Write>(
-        &self,
-        machine: M,
-        sink: &mut Sink<'_, W>,
-        on_event: &mut impl FnMut(&Event),
-    ) -> Result<M::Outcome, Error> {
-        match &self.config.budget {
-            Some(budget) => {
-                let mut gated = Gated::new(machine, budget.clone(), Instant::now());
-                self.run(&mut gated, sink, on_event)
-            }
-            None => {
-                let mut machine = machine;
-                self.run(&mut machine, sink, on_event)
-            }
-        }
+    fn lookup<M: Drive>(&self, call: M) -> Result<M::Outcome, Error> {
+        let mut none = Sink::<io::Sink>::None;
+        self.run(call, &mut none, &CancelToken::new(), &mut |_| {})
     }
 
-    /// The one driving loop, for every machine.
+    /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
     fn run<M: Drive, W: Write>(
         &self,
-        machine: &mut M,
-        sink: &mut Sink<'_, W>,
+        machine: M,
+        sink: &mut Sink<W>,
+        cancel: &CancelToken,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<M::Outcome, Error> {
-        // The response whose head was fed, waiting for `WriteBody`.
-        let mut held: Option<(RequestId, ureq::Body)> = None;
-        let mut cancel_fed = false;
+        let call = self.shutdown.child();
+        cancel.forward_to(&call);
+        let mut runner = Runner::new(machine);
+        let mut io = Io::new(self.agent.clone(), self.config.buffer_size);
         loop {
-            if !cancel_fed && self.cancel.is_cancelled() {
-                cancel_fed = true;
-                machine.handle_input(Instant::now(), Input::Cancel)?;
-            }
-            match machine.poll_output() {
-                Output::Event(event) => on_event(&event),
-                Output::Done(result) => return Error::from_core_result(result),
-                Output::Send { id, request } => {
-                    held = None;
-                    let input = self.send_or_cancel(id, request, machine.reply_limit());
-                    machine.handle_input(Instant::now(), input)?;
+            match runner.next(call.is_cancelled())? {
+                Step::Event(event) => on_event(&event),
+                Step::Done(result) => return result,
+                Step::Send { id, request, limit } => {
+                    let input = io.call(Task::Send { id, request, limit }, &call);
+                    runner.feed(input)?;
                 }
-                Output::Download { id, mut request } => {
-                    held = None;
-                    strip_authorization(&mut request);
-                    let input = match self.agent.run(request) {
-                        Ok(response) => {
-                            let (parts, body) = response.into_parts();
-                            held = Some((id, body));
-                            Input::DownloadHead {
-                                id,
-                                head: http::Response::from_parts(parts, ()),
-                            }
-                        }
-                        Err(e) => Input::Failed {
-                            id,
-                            failure: classify(e),
-                        },
-                    };
-                    machine.handle_input(Instant::now(), input)?;
+                Step::Download { id, request } => {
+                    let input = io.call(Task::Download { id, request }, &call);
+                    runner.feed(input)?;
                 }
-                Output::WriteBody { id, start_at } => {
-                    let body = match held.take() {
-                        Some((held_id, body)) if held_id == id => body,
-                        _ => return Err(Error::Internal(format!("no held body for {id}"))),
-                    };
+                Step::WriteBody { id, start_at } => {
                     sink.place(start_at)?;
-                    self.stream(machine, id, body, sink, on_event)?;
+                    if let Some(input) = io.stream(id, sink, &mut runner, &call, on_event)? {
+                        runner.feed(input)?;
+                    }
                 }
-                Output::Upload { id, request } => {
-                    held = None;
-                    let input =
-                        self.upload(machine, id, request, sink.upload_source()?, on_event)?;
-                    machine.handle_input(Instant::now(), input)?;
+                Step::Upload {
+                    id,
+                    request,
+                    source,
+                    length,
+                    limit,
+                } => {
+                    let input = upload::upload(
+                        &self.agent,
+                        id,
+                        request,
+                        &source,
+                        length,
+                        limit,
+                        self.config.buffer_size,
+                        &mut runner,
+                        &call,
+                        on_event,
+                    )?;
+                    runner.feed(input.unwrap_or(Input::Cancel))?;
                 }
-                Output::WaitUntil(at) => {
-                    held = None;
-                    let input = if self.cancel.wait_until(at) {
-                        cancel_fed = true;
+                Step::Wait(at) => {
+                    let input = if call.wait_until(at) {
                         Input::Cancel
                     } else {
                         Input::Tick
                     };
-                    machine.handle_input(Instant::now(), input)?;
+                    runner.feed(input)?;
                 }
             }
         }
+    }
+}
+
+/// How often a wait for the I/O thread looks at the cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+/// Body buffers in flight between the I/O thread and the sink.
+const BODY_DEPTH: usize = 4;
+
+/// What the I/O thread is asked to do.
+enum Task {
+    Send {
+        id: RequestId,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+    },
+    Download {
+        id: RequestId,
+        request: http::Request<()>,
+    },
+    /// Stream the held body into `to`, in buffers from `spare` (or new ones).
+    Stream { to: mpsc::SyncSender<Piece> },
+}
+
+/// A piece of a body.
+enum Piece {
+    Data(Vec<u8>, usize),
+    End,
+    Failed(TransportFailure),
+}
+
+/// A call's HTTP I/O on one helper thread (started at the first request), so the caller's
+/// thread only ever waits on channels and the cancel token: a cancel ends the call at once
+/// whatever the network does. Dropping it ends the thread once its current request is over.
+struct Io {
+    agent: ureq::Agent,
+    buffer_size: usize,
+    thread: Option<Channels>,
+}
+
+/// The caller's ends of the I/O thread's channels.
+struct Channels {
+    tasks: mpsc::Sender<Task>,
+    done: mpsc::Receiver<Input>,
+    spare: mpsc::Sender<Vec<u8>>,
+}
+
+impl Io {
+    fn new(agent: ureq::Agent, buffer_size: usize) -> Self {
+        Self {
+            agent,
+            buffer_size,
+            thread: None,
+        }
+    }
+
+    fn start(&mut self) -> io::Result<&Channels> {
+        if self.thread.is_none() {
+            let (jobs, job_rx) = mpsc::channel();
+            let (done_tx, done) = mpsc::channel();
+            let (spare, spare_rx) = mpsc::channel();
+            let worker = Worker {
+                agent: self.agent.clone(),
+                buffer_size: self.buffer_size,
+                held: None,
+                spare: spare_rx,
+            };
+            std::thread::Builder::new()
+                .name("d1-export-io".into())
+                .spawn(move || worker.serve(&job_rx, &done_tx))?;
+            self.thread = Some(Channels {
+                tasks: jobs,
+                done,
+                spare,
+            });
+        }
+        self.thread
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no I/O thread"))
+    }
+
+    /// Runs a request on the I/O thread; `Input::Cancel` if the token is cancelled first.
+    fn call(&mut self, job: Task, cancel: &CancelToken) -> Input {
+        let id = match &job {
+            Task::Send { id, .. } | Task::Download { id, .. } => *id,
+            Task::Stream { .. } => unreachable!("streams go through Io::stream"),
+        };
+        let failed = Input::Failed {
+            id,
+            failure: TransportFailure::Other,
+        };
+        let Ok(channels) = self.start() else {
+            return failed;
+        };
+        if channels.tasks.send(job).is_err() {
+            return failed;
+        }
+        match wait(&channels.done, cancel) {
+            Waited::Got(input) => input,
+            Waited::Cancelled => {
+                // The thread is busy with the abandoned request: the next call gets a new one.
+                self.thread = None;
+                Input::Cancel
+            }
+            Waited::Gone => failed,
+        }
+    }
+
+    /// Streams the held body of `id` into the sink, reporting progress; the final input
+    /// (`None` when the run ended meanwhile: the loop feeds the cancel or sees the end).
+    fn stream<M: Drive, W: Write>(
+        &mut self,
+        id: RequestId,
+        sink: &mut Sink<W>,
+        runner: &mut Runner<M>,
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Option<Input>, Error> {
+        let (to, pieces) = mpsc::sync_channel(BODY_DEPTH);
+        let started = self.start().ok().and_then(|c| {
+            c.tasks
+                .send(Task::Stream { to })
+                .ok()
+                .map(|()| c.spare.clone())
+        });
+        let Some(spare) = started else {
+            return Ok(Some(Input::DownloadFailed {
+                id,
+                written: 0,
+                failure: TransportFailure::Other,
+            }));
+        };
+        let mut written = 0u64;
+        loop {
+            let piece = match wait(&pieces, cancel) {
+                Waited::Got(piece) => piece,
+                Waited::Cancelled => {
+                    self.thread = None;
+                    return Ok(None);
+                }
+                Waited::Gone => Piece::Failed(TransportFailure::Other),
+            };
+            return Ok(Some(match piece {
+                Piece::Data(buf, n) => {
+                    sink.write(&buf[..n])?;
+                    written += n as u64;
+                    let _ = spare.send(buf);
+                    match runner.progress(id, written, on_event)? {
+                        Flow::Continue => continue,
+                        // Dropping `pieces` tells the thread to drop the body.
+                        Flow::Stop => return Ok(None),
+                    }
+                }
+                Piece::End => Input::DownloadEnded { id, written },
+                Piece::Failed(failure) => Input::DownloadFailed {
+                    id,
+                    written,
+                    failure,
+                },
+            }));
+        }
+    }
+}
+
+enum Waited<T> {
+    Got(T),
+    Cancelled,
+    Gone,
+}
+
+/// Waits for the I/O thread, looking at the cancel token every [`CANCEL_POLL`].
+fn wait<T>(from: &mpsc::Receiver<T>, cancel: &CancelToken) -> Waited<T> {
+    loop {
+        if cancel.is_cancelled() {
+            return Waited::Cancelled;
+        }
+        match from.recv_timeout(CANCEL_POLL) {
+            Ok(v) => return Waited::Got(v),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Waited::Gone,
+        }
+    }
+}
+
+/// The I/O thread's side.
+struct Worker {
+    agent: ureq::Agent,
+    buffer_size: usize,
+    /// The body of the last download head, until streamed or replaced.
+    held: Option<ureq::Body>,
+    spare: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Worker {
+    fn serve(mut self, jobs: &mpsc::Receiver<Task>, done: &mpsc::Sender<Input>) {
+        for job in jobs {
+            let body = self.held.take();
+            let input = match job {
+                Task::Send { id, request, limit } => self.send(id, request, limit),
+                Task::Download { id, request } => self.download(id, request),
+                Task::Stream { to } => {
+                    match body {
+                        Some(body) => self.stream(body, &to),
+                        None => drop(to.send(Piece::Failed(TransportFailure::Other))),
+                    }
+                    continue;
+                }
+            };
+            if done.send(input).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// What the protocol needs of every request, whoever configured the agent.
+    fn configure<B: ureq::AsSendBody>(&self, request: http::Request<B>) -> http::Request<B> {
+        self.agent
+            .configure_request(request)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .accept_encoding("")
+            .build()
     }
 
     /// Sends an API request and reads its reply up to the cap (plus one byte, so the core
     /// sees an over-long reply as such).
-    /// Sends an API request on a helper thread so a cancel is honoured at once, even while
-    /// the service holds a long-poll open (a blocking read cannot be interrupted). A cancelled
-    /// request is left to finish on its own, bounded by the read timeout.
-    fn send_or_cancel(
-        &self,
-        id: RequestId,
-        request: http::Request<Vec<u8>>,
-        limit: usize,
-    ) -> Input {
-        let (tx, rx) = mpsc::channel();
-        let this = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("d1-export-request".into())
-            .spawn(move || {
-                let _ = tx.send(this.send(id, request, limit));
-            });
-        if spawned.is_err() {
-            return Input::Failed {
-                id,
-                failure: TransportFailure::Other,
-            };
-        }
-        loop {
-            match rx.recv_timeout(Duration::from_millis(25)) {
-                Ok(input) => return input,
-                Err(mpsc::RecvTimeoutError::Timeout) if self.cancel.is_cancelled() => {
-                    return Input::Cancel
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Input::Failed {
-                        id,
-                        failure: TransportFailure::Other,
-                    }
-                }
-            }
-        }
-    }
-
     fn send(&self, id: RequestId, request: http::Request<Vec<u8>>, limit: usize) -> Input {
         let result = if request.body().is_empty() {
-            self.agent.run(request.map(|_| ()))
+            self.agent.run(self.configure(request.map(|_| ())))
         } else {
-            self.agent.run(request)
+            self.agent.run(self.configure(request))
         };
         let response = match result {
             Ok(r) => r,
@@ -357,7 +564,9 @@ impl Client {
         };
         let (parts, body) = response.into_parts();
         let mut buf = Vec::new();
-        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        // The status first: a 429 or 5xx body is not read at all.
+        let cap = u64::try_from(d1_export_core::reply_read_limit(parts.status, limit))
+            .unwrap_or(u64::MAX);
         let read = body
             .into_with_config()
             .limit(u64::MAX)
@@ -376,52 +585,40 @@ impl Client {
         }
     }
 
-    /// Streams a download body into the sink through a fixed buffer, feeding progress.
-    fn stream<M: Drive, W: Write>(
-        &self,
-        machine: &mut M,
-        id: RequestId,
-        body: ureq::Body,
-        sink: &mut Sink<'_, W>,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Result<(), Error> {
-        let mut reader = body.into_with_config().limit(u64::MAX).reader();
-        let size = self.config.buffer_size;
-        let mut buf = sink.buffer(size);
-        let mut written = 0u64;
-        loop {
-            if self.cancel.is_cancelled() {
-                // The loop feeds the cancel; the body is dropped unread.
-                return Ok(());
-            }
-            let input = match reader.read(&mut buf) {
-                Ok(0) => Input::DownloadEnded { id, written },
-                Ok(n) => {
-                    let next = sink.buffer(size);
-                    sink.write(Chunk {
-                        buf: std::mem::replace(&mut buf, next),
-                        len: n,
-                    })?;
-                    written += n as u64;
-                    machine
-                        .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
-                    while let Some(event) = machine.poll_event() {
-                        on_event(&event);
-                    }
-                    if machine.is_over() {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Input::DownloadFailed {
+    fn download(&mut self, id: RequestId, request: http::Request<()>) -> Input {
+        match self.agent.run(self.configure(request)) {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                self.held = Some(body);
+                Input::DownloadHead {
                     id,
-                    written,
-                    failure: classify(ureq::Error::from(e)),
-                },
+                    head: http::Response::from_parts(parts, ()),
+                }
+            }
+            Err(e) => Input::Failed {
+                id,
+                failure: classify(e),
+            },
+        }
+    }
+
+    /// Reads the body into buffers and hands them over until it ends, breaks, or the other
+    /// side stops listening.
+    fn stream(&self, body: ureq::Body, to: &mpsc::SyncSender<Piece>) {
+        let mut reader = body.into_with_config().limit(u64::MAX).reader();
+        loop {
+            let mut buf = self.spare.try_recv().unwrap_or_default();
+            buf.resize(self.buffer_size, 0);
+            let piece = match reader.read(&mut buf) {
+                Ok(0) => Piece::End,
+                Ok(n) => Piece::Data(buf, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Piece::Failed(classify(ureq::Error::from(e))),
             };
-            machine.handle_input(Instant::now(), input)?;
-            return Ok(());
+            let last = !matches!(piece, Piece::Data(..));
+            if to.send(piece).is_err() || last {
+                return;
+            }
         }
     }
 }
@@ -438,107 +635,4 @@ fn classify(error: ureq::Error) -> TransportFailure {
         ureq::Error::BodyExceedsLimit(_) => TransportFailure::BodyTooLarge,
         _ => TransportFailure::Other,
     }
-}
-
-/// How many buffers may wait for the hashing thread.
-const HASH_DEPTH: usize = 2;
-
-/// Where a download goes. Bytes are hashed on a helper thread as they are written.
-enum Sink<'a, W> {
-    /// Lookups: no body is ever written.
-    None,
-    /// The temporary file (seekable).
-    File {
-        file: File,
-        part: &'a PartFile,
-        hash: HashPipeline<Chunk>,
-    },
-    /// A stream (append only).
-    Writer {
-        writer: &'a mut W,
-        hash: HashPipeline<Chunk>,
-    },
-    /// An import: nothing is written; the file at this path is uploaded.
-    Upload(&'a Path),
-}
-
-impl<W: Write> Sink<'_, W> {
-    /// The file an import uploads.
-    fn upload_source(&self) -> Result<&Path, Error> {
-        match self {
-            Self::Upload(path) => Ok(path),
-            _ => Err(Error::Internal("an export asked for an upload".to_owned())),
-        }
-    }
-
-    fn place(&mut self, start_at: u64) -> Result<(), Error> {
-        match self {
-            Self::None | Self::Upload(_) => {
-                Err(Error::Internal("a lookup asked for a download".to_owned()))
-            }
-            Self::File { file, part, hash } => {
-                match place(hash.bytes(), start_at, true).map_err(Error::Internal)? {
-                    Placement::Append => Ok(()),
-                    Placement::Truncate(at) => truncate(file, hash, at)
-                        .map_err(|e| Error::sink("truncate", Some(part.path().to_owned()), e)),
-                }
-            }
-            Self::Writer { hash, .. } => place(hash.bytes(), start_at, false)
-                .map(drop)
-                .map_err(|e| Error::sink("resume", None, io::Error::other(e))),
-        }
-    }
-
-    /// A buffer to read the next chunk into: one the hasher gave back, or a new one.
-    fn buffer(&mut self, size: usize) -> Vec<u8> {
-        let recycled = match self {
-            Self::File { hash, .. } | Self::Writer { hash, .. } => hash.recycled(),
-            Self::None | Self::Upload(_) => None,
-        };
-        recycled.map_or_else(|| vec![0u8; size], |c| c.buf)
-    }
-
-    fn write(&mut self, chunk: Chunk) -> Result<(), Error> {
-        let hashed = |hash: &mut HashPipeline<Chunk>, chunk| {
-            hash.push(chunk).map_err(|e| Error::Internal(e.to_string()))
-        };
-        match self {
-            Self::None | Self::Upload(_) => {
-                Err(Error::Internal("a lookup asked for a download".to_owned()))
-            }
-            Self::File { file, part, hash } => {
-                file.write_all(chunk.as_ref())
-                    .map_err(|e| Error::sink("write", Some(part.path().to_owned()), e))?;
-                hashed(hash, chunk)
-            }
-            Self::Writer { writer, hash } => {
-                writer
-                    .write_all(chunk.as_ref())
-                    .map_err(|e| Error::sink("write", None, e))?;
-                hashed(hash, chunk)
-            }
-        }
-    }
-
-    /// The digest of everything written, once hashed.
-    fn digest(&mut self) -> Result<Digest, Error> {
-        match self {
-            Self::File { hash, .. } | Self::Writer { hash, .. } => {
-                hash.finish().map_err(|e| Error::Internal(e.to_string()))
-            }
-            Self::None | Self::Upload(_) => Ok(Digest::new()),
-        }
-    }
-}
-
-/// Truncates the file to `at` bytes and re-hashes what stays.
-fn truncate(file: &mut File, hash: &mut HashPipeline<Chunk>, at: u64) -> io::Result<()> {
-    hash.finish()?;
-    file.set_len(at)?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut digest = Digest::new();
-    digest.rehash_prefix(&mut *file, at)?;
-    file.seek(SeekFrom::Start(at))?;
-    hash.reset_to(digest);
-    Ok(())
 }

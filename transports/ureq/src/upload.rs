@@ -1,14 +1,14 @@
 //! Imports: the SQL file measured once (md5, size), then the core's [`Import`] machine run by
-//! the same loop as an export, the upload streamed from the file in constant memory on a
-//! helper thread while this thread reports progress and watches for a cancel.
+//! the same loop as an export ([`ImportRun`]); an upload streams the file in constant memory
+//! on a helper thread while the calling thread reports progress and watches the cancel token.
 
-use crate::{classify, Client, Sink};
+use crate::{classify, Client};
 use d1_export_core::{
     AccountId, DatabaseId, Event, Import, ImportJob, ImportOutcome, Input, RequestId,
     TransportFailure,
 };
 use d1_export_transport::{
-    feed_upload_progress, measure_sql_file, strip_authorization, Drive, Error, UploadCounter,
+    measure_sql_file, CancelToken, Drive, Error, Flow, ImportRun, Runner, Sink, UploadCounter,
     UploadReader,
 };
 use std::fs::File;
@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How often upload progress is fed while the body streams.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// How often upload progress is fed (and the cancel token looked at) while the body streams.
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 
 impl Client {
     /// Imports the SQL file at `path` into `database` (D1's import: init → upload → ingest →
@@ -30,6 +30,19 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
         path: impl AsRef<Path>,
+        on_event: impl FnMut(&Event),
+    ) -> Result<ImportOutcome, Error> {
+        self.import_from_path_with_cancel(account, database, path, &CancelToken::new(), on_event)
+    }
+
+    /// [`import_from_path`](Self::import_from_path), ended early (with [`Error::Cancelled`])
+    /// by cancelling `cancel`, mid-upload included.
+    pub fn import_from_path_with_cancel(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+        path: impl AsRef<Path>,
+        cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ImportOutcome, Error> {
         let path = path.as_ref();
@@ -38,91 +51,109 @@ impl Client {
             database: database.clone(),
             file: measure_sql_file(path)?,
         };
-        let import = Import::new(self.config.core.clone(), job, Instant::now())?;
-        let mut sink: Sink<'_, io::Sink> = Sink::Upload(path);
-        self.run_gated(import, &mut sink, &mut on_event)
+        let import = Import::new(self.config.machine_config(), job, Instant::now())?;
+        let mut none = Sink::<io::Sink>::None;
+        self.run(
+            ImportRun::new(import, path),
+            &mut none,
+            cancel,
+            &mut on_event,
+        )
     }
+}
 
-    /// Sends one upload: the file at `path` as the body of `request`, streamed on a helper
-    /// thread. Returns what to feed the machine (its reply, a failure, or a cancel).
-    pub(crate) fn upload<M: Drive>(
-        &self,
-        machine: &mut M,
-        id: RequestId,
-        mut request: http::Request<()>,
-        path: &Path,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Result<Input, Error> {
-        strip_authorization(&mut request);
-        let length = request
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| Error::Internal("an upload without Content-Length".to_owned()))?;
-        let file = File::open(path).map_err(|e| Error::sink("open", Some(path.to_owned()), e))?;
-        let counter = UploadCounter::new();
-        let reader = UploadReader::new(
-            BufReader::with_capacity(self.config.buffer_size, file),
-            length,
-            counter.clone(),
-            self.cancel.clone(),
-        );
-        let limit = machine.reply_limit();
-        let (tx, rx) = mpsc::channel();
-        let this = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("d1-export-upload".into())
-            .spawn(move || {
-                let body = ureq::SendBody::from_owned_reader(reader);
-                let input = match this.agent.run(request.map(|()| body)) {
-                    Ok(response) => reply_input(id, response, limit),
-                    Err(e) => Input::Failed {
-                        id,
-                        failure: classify(e),
-                    },
-                };
-                let _ = tx.send(input);
-            });
-        if spawned.is_err() {
-            return Ok(Input::Failed {
-                id,
-                failure: TransportFailure::Other,
-            });
+/// Sends one upload: `length` bytes of the file at `source` as the body of `request`,
+/// streamed on a helper thread. Returns what to feed the machine (`None`: cancelled or the
+/// run ended meanwhile; the loop sees to it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn upload<M: Drive>(
+    agent: &ureq::Agent,
+    id: RequestId,
+    request: http::Request<()>,
+    source: &Path,
+    length: u64,
+    limit: usize,
+    buffer_size: usize,
+    runner: &mut Runner<M>,
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<Option<Input>, Error> {
+    let file = File::open(source).map_err(|e| Error::sink("open", Some(source.to_owned()), e))?;
+    let counter = UploadCounter::new();
+    // The reader fails once `stop` is cancelled, so the helper stops sending.
+    let stop = cancel.child();
+    let reader = UploadReader::new(
+        BufReader::with_capacity(buffer_size, file),
+        length,
+        counter.clone(),
+        stop.clone(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let agent = agent.clone();
+    let spawned = std::thread::Builder::new()
+        .name("d1-export-upload".into())
+        .spawn(move || {
+            let body = ureq::SendBody::from_owned_reader(reader);
+            let request = agent
+                .configure_request(request.map(|()| body))
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .max_redirects_will_error(false)
+                .build();
+            let input = match agent.run(request) {
+                Ok(response) => reply_input(id, response, limit),
+                Err(e) => Input::Failed {
+                    id,
+                    failure: classify(e),
+                },
+            };
+            let _ = tx.send(input);
+        });
+    if spawned.is_err() {
+        return Ok(Some(Input::Failed {
+            id,
+            failure: TransportFailure::Other,
+        }));
+    }
+    let mut reported = 0;
+    loop {
+        if cancel.is_cancelled() {
+            stop.cancel();
+            return Ok(None);
         }
-        let mut reported = 0;
-        loop {
-            match rx.recv_timeout(PROGRESS_EVERY) {
-                Ok(input) => {
-                    feed_upload_progress(machine, id, &counter, reported, on_event)?;
-                    return Ok(input);
+        let sent = counter.get();
+        if sent != reported {
+            reported = sent;
+            if runner.upload_progress(id, sent, on_event)? == Flow::Stop {
+                stop.cancel();
+                return Ok(None);
+            }
+        }
+        match rx.recv_timeout(PROGRESS_EVERY) {
+            Ok(input) => {
+                let sent = counter.get();
+                if sent != reported {
+                    runner.upload_progress(id, sent, on_event)?;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) if self.cancel.is_cancelled() => {
-                    // The reader fails on its next read, so the helper stops sending.
-                    return Ok(Input::Cancel);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    reported = feed_upload_progress(machine, id, &counter, reported, on_event)?;
-                    if machine.is_over() {
-                        return Ok(Input::Cancel);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Ok(Input::Failed {
-                        id,
-                        failure: TransportFailure::Other,
-                    })
-                }
+                return Ok(Some(input));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Ok(Some(Input::Failed {
+                    id,
+                    failure: TransportFailure::Other,
+                }))
             }
         }
     }
 }
 
-/// The upload URL's reply, its body read up to the cap (plus one byte).
+/// The upload URL's reply, its body read up to the cap (plus one byte; none for a 429/5xx).
 fn reply_input(id: RequestId, response: http::Response<ureq::Body>, limit: usize) -> Input {
     let (parts, body) = response.into_parts();
     let mut buf = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let cap =
+        u64::try_from(d1_export_core::reply_read_limit(parts.status, limit)).unwrap_or(u64::MAX);
     match body
         .into_with_config()
         .limit(u64::MAX)

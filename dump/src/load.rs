@@ -1,0 +1,311 @@
+//! Loading a dump into SQLite, one statement at a time, and checking the result.
+//!
+//! [`load_dump`] runs a dump read from any [`BufRead`] (split by [`Splitter`]) in one
+//! transaction, so memory stays bounded by the largest statement and a failure names the
+//! statement that failed. Two ways, [`LoadMode`]:
+//! - [`LoadMode::Sqlite`]: as `sqlite3 db < dump.sql` does (foreign keys off), for any dump,
+//!   `sqlite3 .dump` style included (its `BEGIN TRANSACTION`/`COMMIT` are folded into the
+//!   loader's own transaction);
+//! - [`LoadMode::D1`]: as D1's import does: foreign keys enforced, `PRAGMA
+//!   defer_foreign_keys` allowed, every [rule](crate::rules) enforced, all or nothing.
+//!
+//! [`verify`] then runs `PRAGMA integrity_check` and `PRAGMA foreign_key_check` and counts
+//! every table's rows. [`create_scratch`] makes the scratch database for it: a new file,
+//! owner-only, without a journal.
+
+use crate::rules::{classify, Rule, MAX_STATEMENT_BYTES};
+use crate::split::{Splitter, Statement};
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufRead};
+use std::path::Path;
+
+/// How a dump is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// As the `sqlite3` shell runs a file (foreign keys off), in one transaction.
+    Sqlite,
+    /// As D1 imports a file: foreign keys on, the import rules enforced, in one transaction.
+    D1,
+}
+
+/// Where in the dump a load failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    /// The statement's number, from 1.
+    pub number: u64,
+    /// Its first line, from 1.
+    pub line: u64,
+    /// A one-line excerpt.
+    pub excerpt: String,
+}
+
+impl At {
+    fn of(s: &Statement) -> Self {
+        Self {
+            number: s.number,
+            line: s.line,
+            excerpt: s.excerpt(120),
+        }
+    }
+}
+
+/// Why a load failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// Reading the dump failed.
+    Io(io::Error),
+    /// SQLite refused the statement (or the commit: deferred foreign keys).
+    Sqlite(rusqlite::Error),
+    /// The statement is not valid UTF-8.
+    NotUtf8,
+    /// The statement is longer than the loader holds.
+    TooLong {
+        /// Its length in bytes.
+        bytes: u64,
+    },
+    /// The dump rolls back (`sqlite3 .dump` writes `ROLLBACK; -- due to errors` when it
+    /// could not read the database).
+    Rollback,
+    /// D1 would refuse the statement ([`LoadMode::D1`] only).
+    Refused(Rule),
+    /// The caller asked to stop.
+    Cancelled,
+}
+
+/// A failed load: what went wrong and at which statement (none for the final commit).
+#[derive(Debug)]
+pub struct LoadError {
+    /// The statement that failed, if one did.
+    pub at: Option<At>,
+    /// What went wrong.
+    pub kind: LoadErrorKind,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.kind {
+            LoadErrorKind::Io(e) => format!("reading the dump failed: {e}"),
+            LoadErrorKind::Sqlite(e) => e.to_string(),
+            LoadErrorKind::NotUtf8 => "the statement is not valid UTF-8".into(),
+            LoadErrorKind::TooLong { bytes } => {
+                format!("the statement is too long ({bytes} bytes)")
+            }
+            LoadErrorKind::Rollback => "the dump rolls back (it was written after errors)".into(),
+            LoadErrorKind::Refused(rule) => format!("D1 would refuse it: {rule}"),
+            LoadErrorKind::Cancelled => "cancelled".into(),
+        };
+        match &self.at {
+            Some(at) => write!(
+                f,
+                "statement {} (line {}) failed: {what}: `{}`",
+                at.number, at.line, at.excerpt
+            ),
+            None if matches!(self.kind, LoadErrorKind::Sqlite(_)) => {
+                write!(f, "the dump failed at its end (commit): {what}")
+            }
+            None => f.write_str(&what),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            LoadErrorKind::Io(e) => Some(e),
+            LoadErrorKind::Sqlite(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Statements run (transaction statements folded away are not counted).
+    pub statements: u64,
+    /// Bytes of the dump read.
+    pub bytes: u64,
+    /// The dump wrote the schema directly (`PRAGMA writable_schema`): reopen the database
+    /// before using its virtual tables.
+    pub wrote_schema: bool,
+}
+
+/// Creates a scratch database at `path` (which must not exist): owner-only (0600 on Unix),
+/// no journal, no syncs (it is thrown away on failure, and synced by the caller if kept).
+pub fn create_scratch(path: &Path) -> rusqlite::Result<Connection> {
+    {
+        // Create the file ourselves, so that its mode is ours before SQLite writes a byte.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).map_err(|e| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot create {}: {e}", path.display())),
+            )
+        })?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;",
+    )?;
+    Ok(conn)
+}
+
+/// Loads the dump read from `reader` into `conn` in one transaction (rolled back on any
+/// error). `progress` gets the bytes read after each statement; returning false cancels.
+pub fn load_dump<R: BufRead>(
+    conn: &Connection,
+    reader: R,
+    mode: LoadMode,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> Result<Loaded, LoadError> {
+    let fail = |at: Option<&Statement>, kind| LoadError {
+        at: at.map(At::of),
+        kind,
+    };
+    let sqlite = |e| fail(None, LoadErrorKind::Sqlite(e));
+    // SQLite builds differ in their default (rusqlite's bundled one enforces foreign keys).
+    conn.execute_batch(match mode {
+        LoadMode::D1 => "PRAGMA foreign_keys=ON;",
+        LoadMode::Sqlite => "PRAGMA foreign_keys=OFF;",
+    })
+    .map_err(sqlite)?;
+    conn.execute_batch("BEGIN").map_err(sqlite)?;
+    let result = run(conn, reader, mode, progress);
+    match result {
+        Ok(loaded) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(loaded),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(sqlite(e))
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn run<R: BufRead>(
+    conn: &Connection,
+    reader: R,
+    mode: LoadMode,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    let mut splitter = Splitter::new(reader);
+    while let Some(next) = splitter.next() {
+        let statement = next.map_err(|e| LoadError {
+            at: None,
+            kind: LoadErrorKind::Io(e),
+        })?;
+        let fail = |kind| LoadError {
+            at: Some(At::of(&statement)),
+            kind,
+        };
+        if statement.is_truncated() {
+            return Err(fail(LoadErrorKind::TooLong {
+                bytes: statement.len,
+            }));
+        }
+        let rule = classify(statement.bytes());
+        match (mode, &rule) {
+            (LoadMode::D1, Some(rule)) => return Err(fail(LoadErrorKind::Refused(rule.clone()))),
+            (LoadMode::D1, None) if statement.len > MAX_STATEMENT_BYTES => {
+                return Err(fail(LoadErrorKind::Refused(Rule::StatementTooLarge {
+                    bytes: statement.len,
+                })))
+            }
+            (LoadMode::Sqlite, Some(Rule::Transaction { keyword })) => match keyword.as_str() {
+                // Folded into the loader's own transaction.
+                "BEGIN" | "COMMIT" | "END" => continue,
+                "ROLLBACK" => return Err(fail(LoadErrorKind::Rollback)),
+                _ => {}
+            },
+            (LoadMode::Sqlite, Some(Rule::WritableSchema)) => loaded.wrote_schema = true,
+            _ => {}
+        }
+        let sql = statement.sql().map_err(|_| fail(LoadErrorKind::NotUtf8))?;
+        conn.execute_batch(sql)
+            .map_err(|e| fail(LoadErrorKind::Sqlite(e)))?;
+        loaded.statements += 1;
+        if !progress(splitter.bytes_read()) {
+            return Err(fail(LoadErrorKind::Cancelled));
+        }
+    }
+    loaded.bytes = splitter.bytes_read();
+    Ok(loaded)
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Every table (ordinary and virtual, not shadow or internal tables) and its rows.
+    pub tables: BTreeMap<String, u64>,
+    /// `PRAGMA integrity_check`'s answer: `ok`, or its first messages joined by `; `.
+    pub integrity_check: String,
+    /// Rows `PRAGMA foreign_key_check` reports.
+    pub foreign_key_violations: u64,
+}
+
+impl Verification {
+    /// Whether the integrity check passed.
+    pub fn is_ok(&self) -> bool {
+        self.integrity_check == "ok"
+    }
+}
+
+/// The user's tables of `conn`: ordinary and virtual, in creation order (no shadow tables,
+/// no `sqlite_*`, no `_cf_*`).
+pub fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, bool)>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.name, l.type = 'virtual' FROM sqlite_schema m \
+         JOIN pragma_table_list l ON l.schema = 'main' AND l.name = m.name \
+         WHERE m.type = 'table' AND l.type IN ('table', 'virtual') \
+         AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\' \
+         ORDER BY m.rowid",
+    )?;
+    let tables = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(tables)
+}
+
+/// Checks a loaded database: integrity, foreign keys, rows per table.
+pub fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
+    let mut messages = Vec::new();
+    {
+        let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            messages.push(row.get::<_, String>(0)?);
+        }
+    }
+    let foreign_key_violations: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?;
+    let mut tables = BTreeMap::new();
+    for (name, _) in user_tables(conn)? {
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {}", crate::write::quote_ident(&name)),
+            [],
+            |r| r.get(0),
+        )?;
+        tables.insert(name, n.unsigned_abs());
+    }
+    Ok(Verification {
+        tables,
+        integrity_check: messages.join("; "),
+        foreign_key_violations: foreign_key_violations.unsigned_abs(),
+    })
+}
