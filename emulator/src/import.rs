@@ -629,7 +629,9 @@ pub(crate) fn serve_upload<R: BufRead>(
         st.stats.record_request(&route, 0);
         return Flow::Reset;
     }
+    let began = Instant::now();
     let received = receive(reader, length, &path);
+    let took = began.elapsed();
     let md5 = match received {
         Ok(md5) => md5,
         Err(_) => {
@@ -647,6 +649,8 @@ pub(crate) fn serve_upload<R: BufRead>(
         let mut st = shared.lock();
         st.stats.uploads_completed += 1;
         st.stats.bytes_uploaded += length;
+        st.stats.last_upload_bytes = length;
+        st.stats.last_upload_nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         if corrupt {
             st.stats.record_fault("wrong_upload_etag");
             // As if a byte had changed in transit: another md5, and the file is not kept.
