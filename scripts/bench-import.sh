@@ -58,7 +58,7 @@ small_base=$(stat -c %s "$work/small.sql")
 
 start_emulator() {
     : >"$work/target.sqlite"
-    rm -rf "$work/emu"
+    rm -rf "$work/emu" "$work/emulator.out"
     "$emu" --db "$uuid=$work/target.sqlite" --account "$account" --token "$token" --port 0 \
         --quiet --work-dir "$work/emu" >"$work/emulator.out" 2>"$work/emulator.err" &
     emulator_pid=$!

@@ -12,7 +12,7 @@ use d1_export_transport::{
     UploadReader,
 };
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -82,12 +82,8 @@ pub(crate) fn upload<M: Drive>(
     let counter = UploadCounter::new();
     // The reader fails once `stop` is cancelled, so the helper stops sending.
     let stop = cancel.child();
-    let reader = UploadReader::new(
-        BufReader::with_capacity(buffer_size, file),
-        length,
-        counter.clone(),
-        stop.clone(),
-    );
+    // ureq reads the file straight into its output buffer (no second buffer in between).
+    let reader = UploadReader::new(file, length, counter.clone(), stop.clone());
     let (tx, rx) = mpsc::channel();
     let agent = agent.clone();
     let spawned = std::thread::Builder::new()
@@ -99,6 +95,7 @@ pub(crate) fn upload<M: Drive>(
                 .http_status_as_error(false)
                 .max_redirects(0)
                 .max_redirects_will_error(false)
+                .output_buffer_size(buffer_size)
                 .build();
             let input = match agent.run(request) {
                 Ok(response) => reply_input(id, response, limit),
