@@ -99,7 +99,8 @@ driver_run() { # FILE DRIVER -> prints peak RSS KiB
         CLOUDFLARE_API_BASE_URL="$base" "$cli" import "$uuid" --file "$1" --yes -q \
         --driver "$2" >/dev/null 2>"$work/cli.err" || code=$?
     [ "$code" = 5 ] || { cat "$work/cli.err"; echo "expected exit 5 (the import fails after the upload), got $code" >&2; exit 1; }
-    cat "$work/rss"
+    # (time's first line says the command exited 5; the figure is the last line)
+    tail -n 1 "$work/rss"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
