@@ -78,7 +78,7 @@ async fn main() -> Result<(), BoxError> {
                 std::fs::remove_file(&part)?;
                 return Err(e.into());
             }
-            Output::Upload { .. } => return Err("an export never uploads".into()),
+            Output::KeepStreaming { .. } => return Err("keep streaming outside a body".into()),
             Output::Send { id, request } => match send(request).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
@@ -132,8 +132,17 @@ async fn main() -> Result<(), BoxError> {
                             written += data.len() as u64;
                             let progress = Input::DownloadProgress { id, written };
                             export.handle_input(Instant::now(), progress)?;
-                            while let Some(event) = export.poll_event() {
-                                eprintln!("{event:?}");
+                            // The progress's events, then "keep streaming" (or the end).
+                            let keep = loop {
+                                match export.poll_output() {
+                                    Output::Event(event) => eprintln!("{event:?}"),
+                                    Output::KeepStreaming { .. } => break true,
+                                    // The run ended (its `Done` comes again).
+                                    _ => break false,
+                                }
+                            };
+                            if !keep {
+                                break Input::Tick;
                             }
                         }
                         Some(Err(_)) => {
@@ -147,6 +156,7 @@ async fn main() -> Result<(), BoxError> {
                     }
                 }
             }
+            Output::Upload { .. } => return Err("an export never uploads".into()),
             Output::WaitUntil(at) => {
                 tokio::time::sleep_until(at.into()).await;
                 Input::Tick

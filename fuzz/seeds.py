@@ -13,6 +13,7 @@ core/src/harness.rs, from the reply shapes of shared/spec/d1-export-api.md:
                            u8 (even: Content-Range) u8 len (%30) bytes | u16 received
                            (the same bytes then also run through the machine as a script)
   import   import_actions_from_bytes: a list of opcodes (see IMPORT below)
+  fleet    fuzz_fleet:     budget and fleet settings, then one answer per request (see FLEET)
   request  fuzz_request:   u8 len (%40) account | u8 len (%40) database | u8 contents (%3) |
                            u8 compatibility (%3) | u8 tables (%4) × (u8 len (%12) name) |
                            u8 len (%30) bookmark
@@ -375,7 +376,33 @@ IMPORT = {
     "stale": bytes([11, 1]) + I_URL + i_upload(0) + i_complete(),
 }
 
+# ---------------------------------------------------------------- fleet
+# fuzz_fleet: u8 exports-2 (%5) | u8 limit-1 (%6) | u8 window_s-1 (%5) | u8 concurrency-1 (%6)
+# | u16 jitter seed | per API request: u8 answer, u8 latency/50ms (%40) | per body: u8
+# (%5 == 0: broken after 4 bytes). Answers (%10): 0-4 running, 5 complete, 6 429 with
+# Retry-After (answer/10 %4) s, 7 503, 8 transport failure (answer/10 %5), 9 job gone.
+
+RUN, COMPLETE, THROTTLED, UNAVAILABLE, TRANSPORT, GONE = 0, 5, 6, 7, 8, 9
+
+
+def fleet(exports, limit, window_s, concurrency, *answers):
+    head = bytes([exports - 2, limit - 1, window_s - 1, concurrency - 1, 0, 7])
+    return head + b"".join(bytes([a, l]) for a, l in answers)
+
+
+FLEET = {
+    # Six exports at one request a second: admission stops at what can be kept polled.
+    "tight-budget": fleet(6, 1, 1, 6, *[(RUN, 2)] * 40),
+    "ample-budget": fleet(4, 6, 1, 2, *[(RUN, 1), (RUN, 1), (COMPLETE, 1)] * 6),
+    "throttled": fleet(3, 3, 2, 3, (RUN, 1), (RUN, 1), (THROTTLED + 30, 1), (RUN, 1), (RUN, 0)),
+    "failures": fleet(3, 2, 1, 3, (UNAVAILABLE, 4), (TRANSPORT, 39), (TRANSPORT + 10, 0), (RUN, 2)),
+    "job-gone-restart": fleet(2, 4, 3, 2, (RUN, 1), (RUN, 1), (GONE, 1), (RUN, 1), (RUN, 1)),
+    "held-polls": fleet(5, 2, 2, 5, *[(RUN, 39)] * 20),
+    "one-per-five-seconds": fleet(2, 1, 5, 2, *[(RUN, 0)] * 12),
+}
+
 TARGETS = {
+    "fleet": FLEET,
     "reply": REPLY,
     "machine": MACHINE,
     "download": DOWNLOAD,

@@ -19,7 +19,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(reply machine download request import)
+  targets=(reply machine download request import fleet)
 fi
 sanitizer="${FUZZ_SANITIZER:-none}"
 

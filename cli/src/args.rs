@@ -134,12 +134,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Fleet")]
     pub concurrency: u16,
 
-    /// With --all: only databases whose name matches this glob (`*`, `?`; repeatable).
-    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    /// With --all: only databases whose name matches this glob (`*`, `?`, `[a-z]`,
+    /// `{prod,staging}`; repeatable).
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", value_parser = glob, help_heading = "Fleet")]
     pub include: Vec<String>,
 
     /// With --all: skip databases whose name matches this glob (repeatable).
-    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", help_heading = "Fleet")]
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append, requires = "all", value_parser = glob, help_heading = "Fleet")]
     pub exclude: Vec<String>,
 
     /// With --all: skip a database whose current time-travel bookmark equals the one in its
@@ -250,6 +251,14 @@ pub enum ShellArg {
     Fish,
     /// PowerShell.
     Powershell,
+}
+
+/// `--include`/`--exclude`: a glob the fleet's name filter accepts, refused before anything
+/// is sent otherwise.
+fn glob(pattern: &str) -> Result<String, String> {
+    d1_export_transport::check_glob(pattern)
+        .map(|()| pattern.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// `--driver`.

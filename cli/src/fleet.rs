@@ -121,6 +121,35 @@ impl FleetHooks for Hooks<'_> {
     }
 }
 
+/// The manifest of a database made restore-ready after the fleet ran.
+fn write_restore_ready_manifest(
+    args: &Args,
+    r: &DatabaseReport,
+    path: &Path,
+    done: crate::restore_ready::Done,
+) {
+    let mut manifest = Manifest::new(Facts {
+        database_id: &r.database.uuid,
+        database_name: Some(&r.database.name),
+        output: path,
+        options: &done.job.options,
+        outcome: &done.outcome,
+        started: r.started,
+        finished: SystemTime::now(),
+        driver: args.driver.name(),
+    });
+    manifest.verified = Some(done.verified);
+    manifest.restore_ready = Some(done.made);
+    if let Err(e) = manifest.write(&Manifest::path_for(path)) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}: the manifest {} could not be written: {e}",
+            r.database.name,
+            Manifest::path_for(path).display()
+        );
+    }
+}
+
 /// Runs `--all`.
 pub fn run(
     args: &Args,
@@ -158,21 +187,46 @@ pub fn run(
     let reports = driver
         .export_all(account, dir, &fleet, &hooks)
         .map_err(|e| Failure::from_error(&e))?;
+    // --verify / --format sqlite / --importable: each dump made restore-ready in place.
+    let post = match crate::restore_ready::Wanted::from_args(args)? {
+        Some(wanted) => {
+            crate::restore_ready::after_fleet(wanted, args, driver, account, &options, &reports)
+        }
+        None => reports.iter().map(|_| None).collect(),
+    };
     let (mut ok, mut skipped, mut failed, mut bytes) = (0usize, 0usize, 0usize, 0u64);
     let mut first_failure: Option<Code> = None;
     let mut rows = Vec::new();
-    for r in &reports {
-        let (status, size, error) = match &r.status {
-            DatabaseStatus::Exported(o) => {
+    for (r, post) in reports.iter().zip(post) {
+        let mut file = r.path.display().to_string();
+        let (status, size, error) = match (&r.status, post) {
+            (_, Some(post)) => {
+                file = post.path.display().to_string();
+                match post.result {
+                    Ok(done) => {
+                        let size = done.outcome.bytes;
+                        ok += 1;
+                        bytes += size;
+                        write_restore_ready_manifest(args, r, &post.path, done);
+                        ("ok", Some(size), None)
+                    }
+                    Err(f) => {
+                        failed += 1;
+                        first_failure.get_or_insert(f.code);
+                        ("failed", None, Some(f.message))
+                    }
+                }
+            }
+            (DatabaseStatus::Exported(o), None) => {
                 ok += 1;
                 bytes += o.bytes;
                 ("ok", Some(o.bytes), None)
             }
-            DatabaseStatus::Skipped { .. } => {
+            (DatabaseStatus::Skipped { .. }, None) => {
                 skipped += 1;
                 ("skipped", None, None)
             }
-            DatabaseStatus::Failed(e) => {
+            (DatabaseStatus::Failed(e), None) => {
                 failed += 1;
                 first_failure.get_or_insert(Failure::from_error(e).code);
                 ("failed", None, Some(Failure::from_error(e).message))
@@ -181,7 +235,7 @@ pub fn run(
         rows.push(serde_json::json!({
             "database_id": r.database.uuid,
             "database_name": r.database.name,
-            "file": r.path.display().to_string(),
+            "file": file,
             "status": status,
             "bytes": size,
             "seconds": r.elapsed.as_secs_f64(),

@@ -11,11 +11,12 @@
 use crate::args::{Args, FormatArg};
 use crate::driver::{Destination, Driver};
 use crate::exit::{Code, Failure};
-use crate::report::Reporter;
+use crate::manifest::Manifest;
+use crate::report::{Reporter, Style};
 use d1_dump::load::{create_scratch, load_dump, verify, LoadErrorKind, LoadMode};
 use d1_dump::write_importable;
-use d1_export_core::{Compatibility, Contents, Hint, Job};
-use d1_export_transport::{CancelToken, Error, ExportOutcome};
+use d1_export_core::{AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Hint, Job};
+use d1_export_transport::{CancelToken, DatabaseReport, DatabaseStatus, Error, ExportOutcome};
 use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -72,9 +73,14 @@ impl Wanted {
                 "--verify, --format sqlite and --importable write a file; give --output FILE",
             ));
         }
-        if output != Output::Sql && (args.no_data || args.no_schema) {
+        if args.no_schema {
             return Err(Failure::usage(
-                "--format sqlite and --importable reproduce the whole database; they cannot be combined with --no-data or --no-schema",
+                "--verify, --format sqlite and --importable load the dump into SQLite, which needs its schema: they cannot be combined with --no-schema",
+            ));
+        }
+        if output != Output::Sql && args.no_data {
+            return Err(Failure::usage(
+                "--format sqlite and --importable reproduce the whole database; they cannot be combined with --no-data",
             ));
         }
         Ok(Some(Wanted { output }))
@@ -202,12 +208,7 @@ pub fn export(
     let downloaded = match driver.export(&job, Destination::File(&download), |e| {
         reporter.event(e)
     }) {
-        Err(e)
-            if refused_virtual_tables(&e)
-                && wanted.output != Output::Sql
-                && job.options.compatibility != Some(Compatibility::Sqlite3CliOnly)
-                && job.options.contents == Contents::SchemaAndData =>
-        {
+        Err(e) if refused_virtual_tables(&e) && can_fall_back(wanted, &job) => {
             reporter.line(
                 "the service cannot export virtual tables (FTS5) in D1's format; exporting again with compatibility sqlite3_cli_only",
             );
@@ -218,10 +219,132 @@ pub fn export(
         other => other,
     }
     .map_err(|e| Failure::from_error(&e))?;
+    finish(
+        wanted, reporter, &mut temps, &download, downloaded, job, fallback, output,
+    )
+}
 
+fn can_fall_back(wanted: Wanted, job: &Job) -> bool {
+    wanted.output != Output::Sql
+        && job.options.compatibility != Some(Compatibility::Sqlite3CliOnly)
+        && job.options.contents == Contents::SchemaAndData
+}
+
+/// What became of one database of `--all` with restore-ready flags.
+pub struct FleetResult {
+    /// The output file (a `.sqlite` beside the `.sql` name with `--format sqlite`).
+    pub path: PathBuf,
+    /// The outcome, or why it failed (nothing of it is left in the directory then).
+    pub result: Result<Done, Failure>,
+}
+
+/// `--all` with restore-ready flags: each exported dump (already at its path in the
+/// directory) is verified and turned into the wanted output there; each database the
+/// service refused for its virtual tables is exported again with `sqlite3_cli_only`
+/// (when the output allows). Entries are `None` for databases left as they were.
+pub fn after_fleet(
+    wanted: Wanted,
+    args: &Args,
+    driver: &Driver,
+    account: &AccountId,
+    options: &DumpOptions,
+    reports: &[DatabaseReport],
+) -> Vec<Option<FleetResult>> {
+    let style = if args.quiet {
+        Style::Quiet
+    } else {
+        Style::Plain
+    };
+    let mut reporter = Reporter::new(style, args.verbose);
+    reports
+        .iter()
+        .map(|r| {
+            let output = match wanted.output {
+                Output::Sqlite => r.path.with_extension("sqlite"),
+                _ => r.path.clone(),
+            };
+            let job = |options: DumpOptions| -> Result<Job, Failure> {
+                Ok(Job {
+                    account: account.clone(),
+                    database: DatabaseId::new(&r.database.uuid)
+                        .map_err(|e| Failure::new(Code::Other, e.to_string()))?,
+                    options,
+                })
+            };
+            let result = match &r.status {
+                DatabaseStatus::Exported(outcome) => {
+                    reporter.line(&format!("{}: verifying", r.database.name));
+                    let mut temps = Temps {
+                        paths: vec![r.path.clone()],
+                    };
+                    job(options.clone()).and_then(|job| {
+                        finish(
+                            wanted,
+                            &mut reporter,
+                            &mut temps,
+                            &r.path,
+                            outcome.clone(),
+                            job,
+                            false,
+                            &output,
+                        )
+                    })
+                }
+                DatabaseStatus::Failed(e)
+                    if refused_virtual_tables(e) && wanted.output != Output::Sql =>
+                {
+                    let job = match job(options.clone()) {
+                        Ok(job) if can_fall_back(wanted, &job) => job,
+                        _ => return None,
+                    };
+                    reporter.line(&format!(
+                        "{}: the service cannot export virtual tables (FTS5) in D1's format; exporting again with compatibility sqlite3_cli_only",
+                        r.database.name
+                    ));
+                    let mut cli = job.clone();
+                    cli.options.compatibility = Some(Compatibility::Sqlite3CliOnly);
+                    export(wanted, &mut reporter, driver, &cli, &output).map(|mut done| {
+                        done.made.compatibility_fallback = true;
+                        done
+                    })
+                }
+                _ => return None,
+            };
+            match &result {
+                Err(f) => {
+                    reporter.line(&format!("{}: {}", r.database.name, f.message));
+                    let _ = std::fs::remove_file(Manifest::path_for(&r.path));
+                }
+                // The .sql's manifest, when the output is the .sqlite beside it.
+                Ok(_) if output != r.path => {
+                    let _ = std::fs::remove_file(Manifest::path_for(&r.path));
+                }
+                Ok(_) => {}
+            }
+            Some(FleetResult {
+                path: output,
+                result,
+            })
+        })
+        .collect()
+}
+
+/// Verifies the dump at `download` and makes the output from it; `temps` go on drop
+/// (`download` among them).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    wanted: Wanted,
+    reporter: &mut Reporter,
+    temps: &mut Temps,
+    download: &Path,
+    downloaded: ExportOutcome,
+    job: Job,
+    fallback: bool,
+    output: &Path,
+) -> Result<Done, Failure> {
     reporter.line("verifying: loading the dump into a scratch SQLite database");
     let scratch_path = temps.path(output, "scratch");
-    let verified = load_and_verify(&download, &scratch_path, downloaded.bytes, reporter)?;
+    let verified = load_and_verify(download, &scratch_path, downloaded.bytes, reporter)?;
     let exported_with = match job.options.compatibility {
         Some(Compatibility::Sqlite3CliOnly) => "sqlite3_cli_only",
         _ => "d1",
@@ -239,7 +362,10 @@ pub fn export(
     };
     let (bytes, sha256) = match wanted.output {
         Output::Sql => {
-            std::fs::rename(&download, output).map_err(|e| output_failed("write", output, e))?;
+            if download != output {
+                std::fs::rename(download, output).map_err(|e| output_failed("write", output, e))?;
+            }
+            temps.paths.retain(|p| p != output);
             (downloaded.bytes, downloaded.sha256.clone())
         }
         Output::Sqlite => {
@@ -277,6 +403,7 @@ pub fn export(
                 .map_err(|e| output_failed("sync", &sql_path, e))?;
             drop(conn);
             std::fs::rename(&sql_path, output).map_err(|e| output_failed("write", output, e))?;
+            temps.paths.retain(|p| p != output);
             for w in &report.warnings {
                 reporter.line(&format!("warning: {w}"));
             }

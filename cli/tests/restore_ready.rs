@@ -306,6 +306,7 @@ fn restore_ready_usage_errors_exit_2() {
     for args in [
         &["shop", "--importable", "--format", "sqlite"][..],
         &["shop", "--format", "sqlite", "--no-data"],
+        &["shop", "--verify", "--no-schema"],
         &["shop", "--format", "xml"],
     ] {
         let o = env.run(args, Some(&out));
@@ -315,4 +316,81 @@ fn restore_ready_usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(files_in(&dir).is_empty());
     assert_eq!(env.emulator.stats().jobs_created, 0);
+}
+
+#[test]
+fn all_databases_made_restore_ready_with_both_drivers() {
+    let env = start();
+    for driver in ["async", "blocking"] {
+        for (flags, ext) in [
+            (&["--importable"][..], "sql"),
+            (&["--format", "sqlite"], "sqlite"),
+        ] {
+            let dir = env.out(&format!("all-{driver}-{ext}"));
+            let mut args = vec![
+                "--all",
+                "--output-dir",
+                dir.to_str().unwrap(),
+                "--json",
+                "--driver",
+                driver,
+            ];
+            args.extend_from_slice(flags);
+            let o = env.run(&args, None);
+            // The broken database fails verification; the others are restore-ready.
+            assert_eq!(
+                o.status.code(),
+                Some(7),
+                "{flags:?} {driver}: {}",
+                stderr(&o)
+            );
+            let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(json["totals"]["exported"], 2, "{json}");
+            assert_eq!(json["totals"]["failed"], 1, "{json}");
+            let broken = json["databases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["database_name"] == "broken")
+                .unwrap();
+            assert!(
+                broken["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("statement 4 (line 4)"),
+                "{broken}"
+            );
+            let shop = dir.join(format!("shop-{SHOP}.{ext}"));
+            let notes = dir.join(format!("notes-{FTS}.{ext}"));
+            assert_eq!(
+                files_in(&dir),
+                [
+                    format!("notes-{FTS}.{ext}"),
+                    format!("notes-{FTS}.{ext}.manifest.json"),
+                    format!("shop-{SHOP}.{ext}"),
+                    format!("shop-{SHOP}.{ext}.manifest.json"),
+                ]
+            );
+            for (file, source) in [(&shop, "shop.sqlite"), (&notes, "fts.sqlite")] {
+                let m = manifest(file);
+                assert_eq!(m["verified"]["integrity_check"], "ok", "{m}");
+                assert_eq!(m["bytes"], std::fs::metadata(file).unwrap().len());
+                let restored = if ext == "sql" {
+                    assert!(check_path(file).unwrap().is_importable());
+                    load_like_d1(file, &env.out("scratch").join(format!("{driver}-{source}")))
+                } else {
+                    Connection::open(file).unwrap()
+                };
+                let src = Connection::open(env.source(source)).unwrap();
+                let (mut a, mut b) = (snapshot(&src, TERMS), snapshot(&restored, TERMS));
+                a.matches.retain(|(t, _), _| t != "bare");
+                b.matches.retain(|(t, _), _| t != "bare");
+                assert_eq!(diff(&a, &b), None, "{}", file.display());
+            }
+            assert_eq!(
+                manifest(&notes)["restore_ready"]["compatibility_fallback"],
+                true
+            );
+        }
+    }
 }

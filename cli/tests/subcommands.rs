@@ -20,6 +20,7 @@ const FLAGS: &[&str] = &[
     "--verbose",
     "--driver",
     "--no-manifest",
+    "--no-restart",
     "--all",
     "--output-dir",
     "--concurrency",
@@ -107,11 +108,17 @@ fn the_bash_completion_is_valid_bash_and_completes_flags() {
     assert!(o.status.success(), "{}", stderr(&o));
     let mut offered: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
     offered.sort();
-    assert_eq!(
-        offered,
-        ["--no-data", "--no-manifest", "--no-schema"],
-        "bash offered {offered:?}"
-    );
+    // Exactly the `--no-…` flags that --help lists.
+    let help = stdout(&d1_export(&["--help"]));
+    let mut expected: Vec<String> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--no-"))
+        .map(str::to_owned)
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert!(expected.len() >= 3, "--help lists {expected:?}");
+    assert_eq!(offered, expected, "bash offered {offered:?}");
 }
 
 #[test]
@@ -131,6 +138,23 @@ fn the_man_page_is_roff_naming_every_flag_and_subcommand() {
     }
     for sub in ["completions", "man"] {
         assert!(page.contains(sub), "man page lacks {sub}");
+    }
+    for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH EXAMPLES"] {
+        assert!(page.contains(section), "no {section}");
+    }
+    for name in [
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_BASE_URL",
+    ] {
+        assert!(page.contains(name), "man page lacks {name}");
+    }
+    // Every exit code the README lists.
+    for code in ["0", "1", "2", "3", "4", "5", "6", "7", "130"] {
+        assert!(
+            page.contains(&format!(".TP\n\\fB{code}\\fR")),
+            "man page lacks exit code {code}"
+        );
     }
 }
 

@@ -54,12 +54,14 @@ impl RateBudget {
         self.window
     }
 
-    /// The sustained pace: one request per `window / limit` (rounded up), the spacing at
-    /// which requests never fill a window.
-    pub fn spacing(&self) -> Duration {
+    /// The pace at which requests never fill a window even when each leaves up to one pace
+    /// late: one per `window / (limit - 1)` (rounded up; one per window for a limit of 1).
+    /// Requests on this pace's slots, each sent less than one pace after its slot, never hold
+    /// more than `limit` in any window.
+    pub fn pace(&self) -> Duration {
         let nanos = self.window.as_nanos();
-        let limit = self.limit as u128;
-        let each = nanos.div_ceil(limit);
+        let slots = (self.limit as u128).saturating_sub(1).max(1);
+        let each = nanos.div_ceil(slots);
         Duration::from_nanos(u64::try_from(each).unwrap_or(u64::MAX))
     }
 
@@ -100,7 +102,7 @@ impl RateBudget {
         let index = self.sent.len() - self.limit;
         self.sent
             .get(index)
-            .map_or(now, |t| crate::session::later(*t, self.window))
+            .map_or(now, |t| crate::clock::later(*t, self.window))
             .max(now)
     }
 
@@ -117,7 +119,7 @@ impl RateBudget {
     /// The API answered 429: nobody sends before `retry_after` (or the default block) passes.
     pub fn throttled(&mut self, now: Instant, retry_after: Option<Duration>) {
         self.throttled += 1;
-        let until = crate::session::later(now, retry_after.unwrap_or(self.block_after_429));
+        let until = crate::clock::later(now, retry_after.unwrap_or(self.block_after_429));
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 }
@@ -174,18 +176,27 @@ mod tests {
     }
 
     #[test]
-    fn the_spacing_never_fills_a_window() {
+    fn the_pace_never_fills_a_window_even_when_late() {
         assert_eq!(
-            RateBudget::cloudflare().spacing(),
-            Duration::from_millis(250)
+            RateBudget::cloudflare().pace(),
+            Duration::from_nanos(250_208_508)
         );
-        // 1 s / 3 rounds up: three requests spaced so never fit four in a second.
-        let b = RateBudget::new(3, Duration::from_secs(1));
-        assert_eq!(b.spacing(), Duration::from_nanos(333_333_334));
+        assert_eq!(
+            RateBudget::new(1, Duration::from_secs(7)).pace(),
+            Duration::from_secs(7)
+        );
+        // 4 per second: a slot every 1/3 s; each request up to (not quite) one pace late.
         let t0 = Instant::now();
-        let mut b = RateBudget::new(3, Duration::from_secs(1));
-        for i in 0..30 {
-            assert_eq!(b.try_acquire(t0 + b.spacing() * i), Ok(()), "request {i}");
+        let mut b = RateBudget::new(4, Duration::from_secs(1));
+        let pace = b.pace();
+        assert_eq!(pace, Duration::from_nanos(333_333_334));
+        for i in 0..40u32 {
+            let late = if i % 2 == 0 {
+                pace - Duration::from_nanos(1)
+            } else {
+                Duration::ZERO
+            };
+            assert_eq!(b.try_acquire(t0 + pace * i + late), Ok(()), "request {i}");
         }
     }
 }

@@ -14,19 +14,12 @@ pub const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
 pub struct ApiBase(String);
 
 /// Why an API base was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid API base: {0}")]
 pub struct InvalidApiBase(pub String);
 
-impl fmt::Display for InvalidApiBase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid API base: {}", self.0)
-    }
-}
-
-impl std::error::Error for InvalidApiBase {}
-
 /// Whether a URL host is a loopback address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") {
         return true;

@@ -1,5 +1,8 @@
-//! The export machine: idle → polling (with a bookmark) → downloading → complete | failed.
+//! The export machine: starting → polling (with the bookmark) → downloading (→ refreshing
+//! the URL → downloading) → done. Its state is one enum, [`Phase`]: a combination that
+//! cannot happen cannot be written.
 
+use crate::clock::Clock;
 use crate::config::{Config, Job, JobGonePolicy};
 use crate::download::{
     foreign_coding, framing, judge_end, judge_head, EndVerdict, FileIdentity, Framing, HeadVerdict,
@@ -12,34 +15,23 @@ use crate::reply::{
 };
 use crate::request::{api_request, download_request, export_body, export_uri};
 use crate::secret::SignedUrl;
-use crate::session::Session;
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Instant;
 
 /// Why an export could not even be set up (caller mistakes, found before any request).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
     /// The dump options conflict.
+    #[error("{0}")]
     Options(crate::options::InvalidOptions),
     /// The endpoint URI could not be formed.
+    #[error("cannot form the export URL: {0}")]
     Uri(String),
     /// The pacing policy is inconsistent (`min_interval` above `max_gap`, or a zero
     /// `max_attempts`).
+    #[error("invalid policy: {0}")]
     Policy(&'static str),
 }
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Options(o) => write!(f, "{o}"),
-            Self::Uri(u) => write!(f, "cannot form the export URL: {u}"),
-            Self::Policy(p) => write!(f, "invalid policy: {p}"),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {}
 
 /// The state of an export, as a caller may inspect it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,19 +90,79 @@ impl Download {
     }
 }
 
-/// What the machine is doing.
-#[derive(Debug)]
-enum Step {
+/// Where a poll (or the start) stands.
+#[derive(Debug, Clone, Copy)]
+enum Request {
     /// The next request is due then.
     Due(Instant),
-    /// A request is out.
-    Waiting { id: RequestId, sent_at: Instant },
-    /// A download head was accepted; the body goes to the sink from `start_at`.
+    /// It is out since `sent_at`.
+    Out { id: RequestId, sent_at: Instant },
+}
+
+/// Where a download request and its body stand.
+#[derive(Debug, Clone, Copy)]
+enum Transfer {
+    /// The next download request is due then (`announced`: `DownloadStarted` went out).
+    Due { at: Instant, announced: bool },
+    /// The request is out; its head is awaited.
+    Head { id: RequestId },
+    /// The head was accepted; the body goes to the sink from `start_at`.
     BodyReady { id: RequestId, start_at: u64 },
-    /// The body is streaming.
+    /// The body streams.
     Body { id: RequestId, start_at: u64 },
-    /// Finished; the session holds the result.
-    Over,
+}
+
+/// The export's one state.
+#[derive(Debug)]
+enum Phase {
+    /// No bookmark yet: the request that starts the export (`attempts` of it went out).
+    Starting {
+        request: Request,
+        attempts: u32,
+        /// A "running" reply came without a bookmark: a later "already running" is that
+        /// export, and giving up says so.
+        bookmarkless: bool,
+    },
+    /// Polling the running export with its bookmark.
+    Polling {
+        bookmark: String,
+        request: Request,
+        /// The next poll is the first after the start: it goes at once.
+        at_once: bool,
+    },
+    /// The signed URL expired: polling once more for a fresh one, the bytes kept.
+    Refreshing {
+        bookmark: Option<String>,
+        request: Request,
+        kept: Download,
+    },
+    /// Downloading the dump.
+    Downloading {
+        bookmark: Option<String>,
+        download: Download,
+        transfer: Transfer,
+    },
+    /// Finished; the result is in `clock`, the bookmark kept for the caller.
+    Done { bookmark: Option<String> },
+}
+
+/// Run-wide tallies that outlive a phase.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Distinct `Uploaded part N` seen.
+    parts: BTreeSet<u32>,
+    /// A lost job was already started again once.
+    restarted: bool,
+    /// Replies in a row with a status this crate does not know.
+    unknown_in_row: u32,
+    url_refreshes: u32,
+    /// Resumptions that brought no new bytes.
+    resumes: u32,
+    /// Bytes last reported in `DownloadProgress`.
+    reported: u64,
+    /// When the last API request went out: the next one waits `min_interval` from it (the
+    /// first poll after a start excepted), so no input sequence makes a storm.
+    last_api_sent: Option<Instant>,
 }
 
 /// One export of one database: a pure state machine.
@@ -125,36 +177,22 @@ pub struct Export {
     authorization: http::HeaderValue,
     /// The request body for the current bookmark, built once per bookmark.
     body: (Option<String>, Vec<u8>),
-    session: Session<Outcome>,
-    step: Step,
-    bookmark: Option<String>,
-    /// `None` while polling; the file once the service gave a URL.
-    download: Option<Download>,
-    /// Kept across a URL refresh so the download resumes where it was.
-    resume: Option<Download>,
-    parts: BTreeSet<u32>,
-    first_requests: u32,
-    /// When the last API request went out: the next one waits `min_interval` from it (the
-    /// first poll after a start excepted), so no input sequence makes a storm.
-    last_api_sent: Option<Instant>,
-    /// The next API request is the first poll after the start: it goes at once.
-    poll_at_once: bool,
-    /// A "running" reply came without a bookmark: a later "already running" is that export,
-    /// and giving up says so.
-    bookmarkless: bool,
-    restarted: bool,
-    unknown_in_row: u32,
-    url_refreshes: u32,
-    resumes: u32,
-    /// Whether `DownloadStarted` went out for the download that is due.
-    announced: bool,
-    /// Bytes last reported in `DownloadProgress`.
-    reported: u64,
+    clock: Clock<Outcome>,
+    phase: Phase,
+    tally: Tally,
 }
 
 /// `DownloadProgress` is reported at most once per this many bytes (256 KiB), and at each
 /// body's end.
 pub const PROGRESS_STEP: u64 = 256 << 10;
+
+fn starting(at: Instant) -> Phase {
+    Phase::Starting {
+        request: Request::Due(at),
+        attempts: 0,
+        bookmarkless: false,
+    }
+}
 
 impl Export {
     /// Sets up an export starting at `now`. Checks the options and policies; sends nothing.
@@ -167,7 +205,7 @@ impl Export {
             return Err(SetupError::Policy("max_attempts is zero"));
         }
         let uri = export_uri(&config.api_base, &job).map_err(|e| SetupError::Uri(e.to_string()))?;
-        let session = Session::new(now, config.deadline, config.retry);
+        let clock = Clock::new(now, config.deadline, config.retry);
         let authorization = config.token.header_value();
         let body = (None, export_body(&job, None));
         Ok(Self {
@@ -176,22 +214,9 @@ impl Export {
             uri,
             authorization,
             body,
-            session,
-            step: Step::Due(now),
-            bookmark: None,
-            download: None,
-            resume: None,
-            parts: BTreeSet::new(),
-            first_requests: 0,
-            last_api_sent: None,
-            poll_at_once: false,
-            bookmarkless: false,
-            restarted: false,
-            unknown_in_row: 0,
-            url_refreshes: 0,
-            resumes: 0,
-            announced: false,
-            reported: 0,
+            clock,
+            phase: starting(now),
+            tally: Tally::default(),
         })
     }
 
@@ -202,98 +227,151 @@ impl Export {
 
     /// Where the export stands.
     pub fn state(&self) -> State<'_> {
-        match (&self.session.done, &self.download) {
+        match (self.clock.result(), &self.phase) {
             (Some(Ok(_)), _) => State::Complete,
             (Some(Err(_)), _) => State::Failed,
-            (None, Some(d)) => State::Downloading { received: d.have },
-            (None, None) if self.first_requests == 0 => State::Idle,
-            (None, None) => State::Polling {
-                bookmark: self.bookmark.as_deref(),
+            (None, Phase::Downloading { download, .. }) => State::Downloading {
+                received: download.have,
+            },
+            (None, Phase::Starting { attempts: 0, .. }) => State::Idle,
+            (None, _) => State::Polling {
+                bookmark: self.bookmark(),
             },
         }
     }
 
     /// The export's bookmark, once the service told it.
     pub fn bookmark(&self) -> Option<&str> {
-        self.bookmark.as_deref()
+        match &self.phase {
+            Phase::Polling { bookmark, .. } => Some(bookmark),
+            Phase::Refreshing { bookmark, .. } | Phase::Downloading { bookmark, .. } => {
+                bookmark.as_deref()
+            }
+            Phase::Starting { .. } => None,
+            Phase::Done { bookmark } => bookmark.as_deref(),
+        }
     }
 
     /// The next request and when it is due, for a scheduler such as [`crate::Fleet`]: `None`
     /// while events wait to be polled, a request is out, a body streams, or the export is
-    /// over. The request leaves through `poll_output` once the clock fed passes `at`, and is
-    /// stamped with that time.
+    /// over. The request leaves through `poll_output` once the clock fed passes `at` (an API
+    /// request never earlier than `min_interval` after the last), and is stamped with that
+    /// time.
     pub fn next_request(&self) -> Option<crate::fleet::NextRequest> {
         use crate::fleet::{NextRequest, RequestKind};
-        if self.session.has_events() || self.session.is_done() {
+        if self.clock.has_events() || self.clock.is_done() {
             return None;
         }
-        let Step::Due(at) = self.step else {
-            return None;
-        };
-        let kind = if self.download.is_some() {
-            RequestKind::Download
-        } else if self.resume.is_some() {
-            RequestKind::UrlRefresh
-        } else if self.bookmark.is_some() {
-            RequestKind::Poll
-        } else {
-            RequestKind::Start
+        let (at, kind) = match &self.phase {
+            Phase::Starting {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::Start),
+            Phase::Polling {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::Poll),
+            Phase::Refreshing {
+                request: Request::Due(at),
+                ..
+            } => (self.api_floor(*at), RequestKind::UrlRefresh),
+            Phase::Downloading {
+                transfer: Transfer::Due { at, .. },
+                ..
+            } => (*at, RequestKind::Download),
+            _ => return None,
         };
         Some(NextRequest {
-            at: at.min(self.session.deadline),
+            at: at.min(self.clock.deadline()),
             kind,
         })
     }
 
-    /// The next queued event, if any, without moving the machine on (for drivers that report
-    /// progress while streaming a body).
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.pop_event()
-    }
-
     fn outstanding(&self) -> Option<RequestId> {
-        match self.step {
-            Step::Waiting { id, .. } | Step::BodyReady { id, .. } | Step::Body { id, .. } => {
-                Some(id)
-            }
-            Step::Due(_) | Step::Over => None,
+        match &self.phase {
+            Phase::Starting { request, .. }
+            | Phase::Polling { request, .. }
+            | Phase::Refreshing { request, .. } => match request {
+                Request::Out { id, .. } => Some(*id),
+                Request::Due(_) => None,
+            },
+            Phase::Downloading { transfer, .. } => match transfer {
+                Transfer::Head { id }
+                | Transfer::BodyReady { id, .. }
+                | Transfer::Body { id, .. } => Some(*id),
+                Transfer::Due { .. } => None,
+            },
+            Phase::Done { .. } => None,
         }
     }
 
     fn state_name(&self) -> &'static str {
-        match self.step {
-            Step::Due(_) => "due",
-            Step::Waiting { .. } if self.download.is_some() => "awaiting download head",
-            Step::Waiting { .. } => "awaiting reply",
-            Step::BodyReady { .. } => "body ready",
-            Step::Body { .. } => "streaming body",
-            Step::Over => "over",
+        match &self.phase {
+            Phase::Starting { request, .. }
+            | Phase::Polling { request, .. }
+            | Phase::Refreshing { request, .. } => match request {
+                Request::Due(_) => "due",
+                Request::Out { .. } => "awaiting reply",
+            },
+            Phase::Downloading { transfer, .. } => match transfer {
+                Transfer::Due { .. } => "due",
+                Transfer::Head { .. } => "awaiting download head",
+                Transfer::BodyReady { .. } => "body ready",
+                Transfer::Body { .. } => "streaming body",
+            },
+            Phase::Done { .. } => "over",
         }
     }
 
     /// The earliest an API request due at `at` may go: `min_interval` after the last one
     /// went out, except the first poll after a start.
     fn api_floor(&self, at: Instant) -> Instant {
-        match self.last_api_sent {
-            Some(sent) if self.download.is_none() && !self.poll_at_once => {
-                at.max(crate::session::later(sent, self.config.pacing.min_interval))
+        let at_once = matches!(self.phase, Phase::Polling { at_once: true, .. });
+        match self.tally.last_api_sent {
+            Some(sent) if !at_once => {
+                at.max(crate::clock::later(sent, self.config.pacing.min_interval))
             }
             _ => at,
         }
     }
 
+    /// The run is over: only the bookmark stays.
+    fn end_phase(&mut self) {
+        let bookmark = self.bookmark().map(str::to_owned);
+        self.phase = Phase::Done { bookmark };
+    }
+
     fn fail(&mut self, error: Error) {
-        self.session.finish(Err(error));
-        self.step = Step::Over;
+        self.clock.finish(Err(error));
+        self.end_phase();
+    }
+
+    /// The current phase's next request is due at `at`.
+    fn due(&mut self, at: Instant) {
+        match &mut self.phase {
+            Phase::Starting { request, .. }
+            | Phase::Polling { request, .. }
+            | Phase::Refreshing { request, .. } => *request = Request::Due(at),
+            Phase::Downloading { transfer, .. } => {
+                *transfer = Transfer::Due {
+                    at,
+                    announced: false,
+                }
+            }
+            Phase::Done { .. } => {}
+        }
     }
 
     /// Schedules another attempt after a failure, or ends the run when attempts are spent.
     fn retry(&mut self, reason: Transient) {
-        let cap = self
-            .bookmark
-            .is_some()
-            .then_some(self.config.pacing.max_gap)
-            .filter(|_| self.download.is_none());
+        // A running export is never left unpolled longer than `max_gap` by our own waits.
+        let cap = match &self.phase {
+            Phase::Polling { .. }
+            | Phase::Refreshing {
+                bookmark: Some(_), ..
+            } => Some(self.config.pacing.max_gap),
+            _ => None,
+        };
         let forced = match (&reason, cap) {
             (
                 Transient::Throttled {
@@ -303,24 +381,24 @@ impl Export {
             ) => Some((*after).min(self.config.retry.max_retry_after)).filter(|p| *p > max_gap),
             _ => None,
         };
-        match self.session.retry(reason, cap) {
+        match self.clock.retry(reason, cap) {
             Some(at) => {
                 if let Some(pause) = forced {
-                    self.session.event(Event::PausedByService {
+                    self.clock.event(Event::PausedByService {
                         pause,
                         max_gap: self.config.pacing.max_gap,
                     });
                 }
-                self.step = Step::Due(at);
+                self.due(at);
             }
-            None => self.step = Step::Over,
+            None => self.end_phase(),
         }
     }
 
     /// A reply that should not happen but may pass: retried like a failure, and once the
     /// attempts are spent, `error` (not a generic "gave up").
     fn anomaly(&mut self, reason: Transient, error: ProtocolError) {
-        if self.session.failures.saturating_add(1) >= self.config.retry.max_attempts {
+        if self.clock.failures().saturating_add(1) >= self.config.retry.max_attempts {
             return self.fail(Error::Protocol(error));
         }
         self.retry(reason);
@@ -342,15 +420,19 @@ impl Export {
     }
 
     fn on_fatal(&mut self, error: Error) {
-        match error {
+        let (orphan, bookmarkless) = match self.phase {
             // Our own earlier first request may have started this export before its reply
             // was lost; nobody polls that orphan, so the service cancels it. Wait it out.
+            Phase::Starting {
+                attempts,
+                bookmarkless,
+                ..
+            } => (attempts > 1, bookmarkless),
+            _ => (false, false),
+        };
+        match error {
             // "Already running" may come in any layer: the envelope, or the result's own.
-            ref e
-                if e.hint() == Some(Hint::ExportAlreadyRunning)
-                    && self.bookmark.is_none()
-                    && self.first_requests > 1 =>
-            {
+            ref e if e.hint() == Some(Hint::ExportAlreadyRunning) && orphan => {
                 let api = match error {
                     Error::Api(api) => api,
                     other => crate::error::ApiError::new(
@@ -361,7 +443,7 @@ impl Export {
                         }],
                     ),
                 };
-                if self.bookmarkless {
+                if bookmarkless {
                     self.anomaly(
                         Transient::OrphanedExport(api),
                         ProtocolError::MissingBookmark,
@@ -371,92 +453,120 @@ impl Export {
                 }
             }
             Error::JobGone { message }
-                if self.config.job_gone == JobGonePolicy::RestartOnce && !self.restarted =>
+                if self.config.job_gone == JobGonePolicy::RestartOnce && !self.tally.restarted =>
             {
-                self.restarted = true;
-                self.bookmark = None;
-                self.resume = None;
-                self.first_requests = 0;
-                self.session.failures = 0;
-                self.session
-                    .event(Event::ExportRestarted { reason: message });
-                self.step = Step::Due(self.session.now);
+                self.tally.restarted = true;
+                self.clock.reset_failures();
+                self.clock.event(Event::ExportRestarted { reason: message });
+                self.phase = starting(self.clock.now());
             }
             other => self.fail(other),
         }
     }
 
     fn on_progress(&mut self, sent_at: Instant, progress: Progress) {
-        let started_now = self.bookmark.is_none();
-        if let Some(b) = progress.bookmark {
-            match &self.bookmark {
-                None => {
-                    self.session.event(Event::BookmarkLearned(b.clone()));
-                    self.bookmark = Some(b);
-                }
-                Some(old) if *old != b => {
-                    return self.fail(Error::Protocol(ProtocolError::BookmarkChanged));
-                }
-                Some(_) => {}
+        let known = self.bookmark().map(str::to_owned);
+        let learned = match (&known, progress.bookmark) {
+            (None, Some(b)) => {
+                self.clock.event(Event::BookmarkLearned(b.clone()));
+                Some(b)
             }
-        }
+            (Some(old), Some(b)) if *old != b => {
+                return self.fail(Error::Protocol(ProtocolError::BookmarkChanged));
+            }
+            _ => None,
+        };
         for line in progress.messages {
             if let Some(part) = uploaded_part(&line) {
-                self.parts.insert(part);
-                self.session.event(Event::PartUploaded {
+                self.tally.parts.insert(part);
+                self.clock.event(Event::PartUploaded {
                     part,
-                    distinct_parts: self.parts.len(),
+                    distinct_parts: self.tally.parts.len(),
                 });
             }
-            self.session.event(Event::Log(line));
+            self.clock.event(Event::Log(line));
         }
-        if self.bookmark.is_none() && !matches!(progress.status, ExportStatus::Complete { .. }) {
-            // "Running" with nothing to poll: asking again starts another export, so this
-            // is backed off like a failure, and bounded.
-            self.bookmarkless = true;
-            return self.anomaly(Transient::MissingBookmark, ProtocolError::MissingBookmark);
-        }
+        let complete = matches!(progress.status, ExportStatus::Complete { .. });
+        let phase = std::mem::replace(&mut self.phase, Phase::Done { bookmark: None });
+        // Where the export goes from here, as far as the bookmark decides it.
+        self.phase = match (phase, learned) {
+            (Phase::Starting { attempts, .. }, None) if !complete => {
+                // "Running" with nothing to poll: asking again starts another export, so
+                // this is backed off like a failure, and bounded.
+                self.phase = Phase::Starting {
+                    request: Request::Due(self.clock.now()),
+                    attempts,
+                    bookmarkless: true,
+                };
+                return self.anomaly(Transient::MissingBookmark, ProtocolError::MissingBookmark);
+            }
+            (Phase::Starting { .. }, Some(bookmark)) => Phase::Polling {
+                bookmark,
+                request: Request::Due(self.clock.now()),
+                // The reply that starts an export is never held; the first poll is where
+                // the service can hold (wrangler polls at once too).
+                at_once: true,
+            },
+            (
+                Phase::Refreshing {
+                    bookmark: None,
+                    request,
+                    kept,
+                },
+                Some(bookmark),
+            ) => Phase::Refreshing {
+                bookmark: Some(bookmark),
+                request,
+                kept,
+            },
+            (phase, _) => phase,
+        };
         match progress.status {
             ExportStatus::Running => {
-                self.unknown_in_row = 0;
-                self.session.failures = 0;
-                if started_now {
-                    // The reply that starts an export is never held; the first poll is
-                    // where the service can hold (wrangler polls at once too).
-                    self.poll_at_once = true;
-                    self.step = Step::Due(self.session.now);
-                } else {
+                self.clock.reset_failures();
+                self.tally.unknown_in_row = 0;
+                if !matches!(self.phase, Phase::Polling { at_once: true, .. }) {
                     self.schedule_poll(sent_at);
                 }
             }
             ExportStatus::Unknown(status) => {
-                self.unknown_in_row += 1;
-                if self.unknown_in_row > self.config.max_unknown_status {
+                if let Phase::Polling { at_once, .. } = &mut self.phase {
+                    *at_once = false;
+                }
+                self.tally.unknown_in_row += 1;
+                if self.tally.unknown_in_row > self.config.max_unknown_status {
                     return self.fail(Error::Protocol(ProtocolError::UnknownStatus(status)));
                 }
-                self.session.event(Event::UnknownStatus(status));
+                self.clock.event(Event::UnknownStatus(status));
                 self.schedule_poll(sent_at);
             }
             ExportStatus::Complete { filename, url } => {
-                self.session.failures = 0;
+                self.clock.reset_failures();
                 let filename = filename
                     .filter(|f| !f.is_empty())
                     .unwrap_or_else(|| format!("{}.sql", self.job.database));
-                self.session.event(Event::ExportReady {
+                let bookmark = self.bookmark().map(str::to_owned);
+                self.clock.event(Event::ExportReady {
                     filename: filename.clone(),
-                    bookmark: self.bookmark.clone(),
+                    bookmark: bookmark.clone(),
                 });
                 // After a URL refresh, keep the bytes we have if it is the same file name;
                 // the next head's validator and size decide whether they stay.
-                self.download = Some(match self.resume.take() {
-                    Some(d) if d.filename == filename => Download {
-                        url,
-                        confirming: d.confirming,
-                        ..d
+                let download =
+                    match std::mem::replace(&mut self.phase, Phase::Done { bookmark: None }) {
+                        Phase::Refreshing { kept, .. } if kept.filename == filename => {
+                            Download { url, ..kept }
+                        }
+                        _ => Download::new(url, filename),
+                    };
+                self.phase = Phase::Downloading {
+                    bookmark,
+                    download,
+                    transfer: Transfer::Due {
+                        at: self.clock.now(),
+                        announced: false,
                     },
-                    _ => Download::new(url, filename),
-                });
-                self.step = Step::Due(self.session.now);
+                };
             }
         }
     }
@@ -466,12 +576,12 @@ impl Export {
     /// export starts goes at once: see `on_progress`.)
     fn schedule_poll(&mut self, sent_at: Instant) {
         let at =
-            crate::session::later(sent_at, self.config.pacing.min_interval).max(self.session.now);
-        self.step = Step::Due(at);
+            crate::clock::later(sent_at, self.config.pacing.min_interval).max(self.clock.now());
+        self.due(at);
     }
 
     fn on_head(&mut self, id: RequestId, head: &http::Response<()>) {
-        let Some(download) = self.download.as_mut() else {
+        let Phase::Downloading { download, .. } = &mut self.phase else {
             return;
         };
         let confirming = std::mem::take(&mut download.confirming);
@@ -520,11 +630,11 @@ impl Export {
                 }
                 if start_at != download.have {
                     download.have = start_at;
-                    self.session.event(Event::DownloadRestarted);
+                    self.clock.event(Event::DownloadRestarted);
                 }
                 download.total = total;
                 download.framing = body_framing;
-                self.step = Step::BodyReady { id, start_at };
+                self.set_transfer(Transfer::BodyReady { id, start_at });
             }
             HeadVerdict::AlreadyWhole => {
                 let changed = match (download.identity.as_ref().and_then(|i| i.total), seen.total) {
@@ -540,16 +650,24 @@ impl Export {
             }
             HeadVerdict::Expired => {
                 download.confirming = confirming;
-                self.url_refreshes += 1;
-                if self.url_refreshes > self.config.download.max_url_refreshes {
+                self.tally.url_refreshes += 1;
+                if self.tally.url_refreshes > self.config.download.max_url_refreshes {
                     return self.fail(Error::GaveUp {
-                        attempts: self.url_refreshes,
+                        attempts: self.tally.url_refreshes,
                         last: Transient::UrlExpired,
                     });
                 }
-                self.session.event(Event::RefreshingUrl);
-                self.resume = self.download.take();
-                self.step = Step::Due(self.session.now);
+                self.clock.event(Event::RefreshingUrl);
+                if let Phase::Downloading {
+                    bookmark, download, ..
+                } = std::mem::replace(&mut self.phase, Phase::Done { bookmark: None })
+                {
+                    self.phase = Phase::Refreshing {
+                        bookmark,
+                        request: Request::Due(self.clock.now()),
+                        kept: download,
+                    };
+                }
             }
             HeadVerdict::Retry(s @ (429 | 503)) => {
                 download.confirming = confirming;
@@ -569,32 +687,45 @@ impl Export {
         }
     }
 
+    fn set_transfer(&mut self, next: Transfer) {
+        if let Phase::Downloading { transfer, .. } = &mut self.phase {
+            *transfer = next;
+        }
+    }
+
+    fn download_mut(&mut self) -> Option<&mut Download> {
+        match &mut self.phase {
+            Phase::Downloading { download, .. } => Some(download),
+            _ => None,
+        }
+    }
+
     /// The head showed another file, or contradicted the request: the sink starts over from
     /// byte 0 with a plain GET (counted as a resumption).
     fn restart_download(&mut self, status: u16, detail: String) {
-        if let Some(d) = self.download.as_mut() {
+        if let Some(d) = self.download_mut() {
             d.have = 0;
             d.identity = None;
             d.total = None;
             d.confirming = false;
         }
-        self.session.event(Event::DownloadRestarted);
+        self.clock.event(Event::DownloadRestarted);
         self.resumed(Transient::DownloadStatus(status), Some(detail));
     }
 
-    /// Counts a resumption (bounded) and schedules it.
+    /// Counts a resumption (bounded, unless it brought new bytes) and schedules it.
     fn resumed(&mut self, reason: Transient, inconsistency: Option<String>) {
-        if let Some(d) = self.download.as_mut().filter(|d| d.have > d.best) {
+        if let Some(d) = self.download_mut().filter(|d| d.have > d.best) {
             // This body brought bytes never held before: free.
             d.best = d.have;
             return self.retry(reason);
         }
-        self.resumes += 1;
-        if self.resumes > self.config.download.max_resumes {
+        self.tally.resumes += 1;
+        if self.tally.resumes > self.config.download.max_resumes {
             return self.fail(match inconsistency {
                 Some(detail) => Error::Protocol(ProtocolError::InconsistentDownload(detail)),
                 None => Error::GaveUp {
-                    attempts: self.resumes,
+                    attempts: self.tally.resumes,
                     last: reason,
                 },
             });
@@ -603,7 +734,8 @@ impl Export {
     }
 
     fn on_body_end(&mut self, start_at: u64, written: u64) {
-        let Some(download) = self.download.as_mut() else {
+        let now = self.clock.now();
+        let Some(download) = self.download_mut() else {
             return;
         };
         match judge_end(start_at, written, download.total) {
@@ -615,7 +747,10 @@ impl Export {
                 download.have = have;
                 download.best = download.best.max(have);
                 download.confirming = true;
-                self.step = Step::Due(self.session.now);
+                self.set_transfer(Transfer::Due {
+                    at: now,
+                    announced: false,
+                });
             }
             EndVerdict::Whole(have) => {
                 download.have = have;
@@ -624,7 +759,7 @@ impl Export {
             EndVerdict::Short(have) => {
                 download.have = have;
                 if written > 0 {
-                    self.session.failures = 0;
+                    self.clock.reset_failures();
                 }
                 self.resumed(Transient::DownloadInterrupted { received: have }, None);
             }
@@ -637,8 +772,8 @@ impl Export {
         }
     }
 
-    fn on_body_failed(&mut self, start_at: u64, written: u64, failure: crate::TransportFailure) {
-        let Some(download) = self.download.as_mut() else {
+    fn on_body_failed(&mut self, start_at: u64, written: u64) {
+        let Some(download) = self.download_mut() else {
             return;
         };
         download.have = start_at.saturating_add(written);
@@ -650,48 +785,82 @@ impl Export {
                 )));
             }
         }
-        if written > 0 {
-            self.session.failures = 0;
-        }
-        let _ = failure;
         let received = download.have;
+        if written > 0 {
+            self.clock.reset_failures();
+        }
         self.resumed(Transient::DownloadInterrupted { received }, None);
     }
 
     fn complete(&mut self) {
-        let Some(download) = self.download.as_ref() else {
+        let Phase::Downloading {
+            bookmark, download, ..
+        } = &self.phase
+        else {
             return;
         };
         let outcome = Outcome {
             filename: download.filename.clone(),
-            bookmark: self.bookmark.clone(),
+            bookmark: bookmark.clone(),
             bytes: download.have,
         };
-        self.session.event(Event::Completed(outcome.clone()));
-        self.session.finish(Ok(outcome));
-        self.step = Step::Over;
+        self.clock.event(Event::Completed(outcome.clone()));
+        self.clock.finish(Ok(outcome));
+        self.end_phase();
     }
 
     /// Reports progress at most every [`PROGRESS_STEP`] bytes, and at the end of a body.
     fn progress(&mut self, start_at: u64, written: u64, end: bool) {
-        if let Some(d) = &self.download {
-            let received = start_at.saturating_add(written);
-            if d.total.is_some_and(|t| received > t) {
-                let total = d.total.unwrap_or(0);
-                return self.fail(Error::Protocol(ProtocolError::InconsistentDownload(
-                    format!("{received} bytes arrived, more than the {total} announced"),
-                )));
-            }
-            let total = d.total;
-            if end
-                || received >= self.reported.saturating_add(PROGRESS_STEP)
-                || received < self.reported
-            {
-                self.reported = received;
-                self.session
-                    .event(Event::DownloadProgress { received, total });
-            }
+        let Phase::Downloading { download, .. } = &self.phase else {
+            return;
+        };
+        let received = start_at.saturating_add(written);
+        let total = download.total;
+        if let Some(t) = total.filter(|t| received > *t) {
+            return self.fail(Error::Protocol(ProtocolError::InconsistentDownload(
+                format!("{received} bytes arrived, more than the {t} announced"),
+            )));
         }
+        let reported = self.tally.reported;
+        if end || received >= reported.saturating_add(PROGRESS_STEP) || received < reported {
+            self.tally.reported = received;
+            self.clock
+                .event(Event::DownloadProgress { received, total });
+        }
+    }
+
+    /// The API request of the current phase, now.
+    fn api_request(&mut self, now: Instant) -> Output<Outcome> {
+        let id = self.clock.new_id();
+        let bookmark = self.bookmark().map(str::to_owned);
+        match &mut self.phase {
+            Phase::Starting {
+                request, attempts, ..
+            } => {
+                *attempts += 1;
+                *request = Request::Out { id, sent_at: now };
+            }
+            Phase::Polling {
+                request, at_once, ..
+            } => {
+                *at_once = false;
+                *request = Request::Out { id, sent_at: now };
+            }
+            Phase::Refreshing { request, .. } => *request = Request::Out { id, sent_at: now },
+            Phase::Downloading { .. } | Phase::Done { .. } => {}
+        }
+        self.tally.last_api_sent = Some(now);
+        if self.body.0 != bookmark {
+            let body = export_body(&self.job, bookmark.as_deref());
+            self.body = (bookmark, body);
+        }
+        let request = api_request(
+            http::Method::POST,
+            self.uri.clone(),
+            &self.authorization,
+            self.body.1.clone(),
+        );
+        Output::Send { id, request }
     }
 }
 
@@ -699,62 +868,74 @@ impl Machine for Export {
     type Outcome = Outcome;
 
     fn poll_output(&mut self) -> Output<Outcome> {
-        if let Some(out) = self.session.poll_queued() {
+        if let Some(out) = self.clock.poll_queued() {
             return out;
         }
-        let now = self.session.now;
-        match self.step {
-            Step::Due(at) if self.api_floor(at) > now => {
-                self.session.wait_until(self.api_floor(at))
+        let now = self.clock.now();
+        let deadline = self.clock.deadline();
+        let request = match &self.phase {
+            Phase::Starting { request, .. }
+            | Phase::Polling { request, .. }
+            | Phase::Refreshing { request, .. } => Some(*request),
+            _ => None,
+        };
+        match request {
+            Some(Request::Due(at)) if self.api_floor(at) > now => {
+                return self.clock.wait_until(self.api_floor(at));
             }
-            Step::Due(_) => {
-                if let Some(d) = self.download.as_ref().filter(|_| !self.announced) {
+            Some(Request::Due(_)) => return self.api_request(now),
+            Some(Request::Out { .. }) => return self.clock.wait_until(deadline),
+            None => {}
+        }
+        match &mut self.phase {
+            Phase::Starting { .. } | Phase::Polling { .. } | Phase::Refreshing { .. } => {
+                self.clock.wait_until(deadline)
+            }
+            Phase::Downloading {
+                download, transfer, ..
+            } => match *transfer {
+                Transfer::Due { at, .. } if at > now => self.clock.wait_until(at),
+                Transfer::Due {
+                    at,
+                    announced: false,
+                } => {
                     // Tell the caller before the request goes out; the request follows.
-                    self.announced = true;
-                    return Output::Event(Event::DownloadStarted { from: d.have });
+                    *transfer = Transfer::Due {
+                        at,
+                        announced: true,
+                    };
+                    Output::Event(Event::DownloadStarted {
+                        from: download.have,
+                    })
                 }
-                let id = self.session.new_id();
-                self.step = Step::Waiting { id, sent_at: now };
-                match &self.download {
-                    Some(d) => {
-                        self.announced = false;
-                        let if_range = d.identity.as_ref().and_then(FileIdentity::if_range);
-                        Output::Download {
-                            id,
-                            request: download_request(&d.url, d.have, d.confirming, if_range),
-                        }
-                    }
-                    None => {
-                        self.first_requests += u32::from(self.bookmark.is_none());
-                        self.last_api_sent = Some(now);
-                        self.poll_at_once = false;
-                        if self.body.0 != self.bookmark {
-                            let body = export_body(&self.job, self.bookmark.as_deref());
-                            self.body = (self.bookmark.clone(), body);
-                        }
-                        let request = api_request(
-                            http::Method::POST,
-                            self.uri.clone(),
-                            &self.authorization,
-                            self.body.1.clone(),
-                        );
-                        Output::Send { id, request }
+                Transfer::Due { .. } => {
+                    let id = self.clock.new_id();
+                    *transfer = Transfer::Head { id };
+                    let if_range = download.identity.as_ref().and_then(FileIdentity::if_range);
+                    Output::Download {
+                        id,
+                        request: download_request(
+                            &download.url,
+                            download.have,
+                            download.confirming,
+                            if_range,
+                        ),
                     }
                 }
-            }
-            Step::BodyReady { id, start_at } => {
-                self.step = Step::Body { id, start_at };
-                Output::WriteBody { id, start_at }
-            }
-            Step::Waiting { .. } | Step::Body { .. } | Step::Over => {
-                self.session.wait_until(self.session.deadline)
-            }
+                Transfer::BodyReady { id, start_at } => {
+                    *transfer = Transfer::Body { id, start_at };
+                    Output::WriteBody { id, start_at }
+                }
+                Transfer::Body { id, .. } => Output::KeepStreaming { id },
+                Transfer::Head { .. } => self.clock.wait_until(deadline),
+            },
+            Phase::Done { .. } => self.clock.wait_until(deadline),
         }
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
-        if self.session.is_done() {
-            self.session.advance(now);
+        if self.clock.is_done() {
+            self.clock.advance(now);
             return match input.id() {
                 Some(got) => Err(InputError::UnexpectedId {
                     got,
@@ -771,75 +952,75 @@ impl Machine for Export {
                 });
             }
         }
-        let wrong = |this: &Self, input: &Input| InputError::WrongInput {
-            input: input_name(input),
-            state: this.state_name(),
+        let request = match &self.phase {
+            Phase::Starting { request, .. }
+            | Phase::Polling { request, .. }
+            | Phase::Refreshing { request, .. } => Some(*request),
+            _ => None,
         };
-        match (&self.step, input) {
-            (_, Input::Cancel) => {
-                self.session.advance(now);
+        let transfer = match &self.phase {
+            Phase::Downloading { transfer, .. } => Some(*transfer),
+            _ => None,
+        };
+        match (request, transfer, input) {
+            (_, _, Input::Cancel) => {
+                self.clock.advance(now);
                 self.fail(Error::Cancelled);
-                return Ok(());
             }
-            (_, Input::Tick) => {}
-            (&Step::Waiting { sent_at, .. }, Input::Reply { response, .. })
-                if self.download.is_none() =>
-            {
-                self.session.advance(now);
-                if !self.session.is_done() {
+            (_, _, Input::Tick) => {
+                // Time passes.
+                self.clock.advance(now);
+                if self.clock.is_done() {
+                    self.end_phase();
+                }
+            }
+            (Some(Request::Out { sent_at, .. }), _, Input::Reply { response, .. }) => {
+                self.clock.advance(now);
+                if !self.clock.is_done() {
                     self.on_reply(sent_at, response);
                 }
-                return Ok(());
             }
-            (&Step::Waiting { id, .. }, Input::DownloadHead { head, .. })
-                if self.download.is_some() =>
-            {
-                self.session.advance(now);
-                if !self.session.is_done() {
+            (_, Some(Transfer::Head { id }), Input::DownloadHead { head, .. }) => {
+                self.clock.advance(now);
+                if !self.clock.is_done() {
                     self.on_head(id, &head);
                 }
-                return Ok(());
             }
-            (Step::Waiting { .. }, Input::Failed { failure, .. }) => {
-                self.session.advance(now);
-                if !self.session.is_done() {
+            (Some(Request::Out { .. }), _, Input::Failed { failure, .. })
+            | (_, Some(Transfer::Head { .. }), Input::Failed { failure, .. }) => {
+                self.clock.advance(now);
+                if !self.clock.is_done() {
                     self.retry(Transient::Transport(failure));
                 }
-                return Ok(());
             }
-            (&Step::Body { start_at, .. }, Input::DownloadProgress { written, .. }) => {
-                self.session.advance(now);
-                if !self.session.is_done() {
+            (_, Some(Transfer::Body { start_at, .. }), Input::DownloadProgress { written, .. }) => {
+                self.clock.advance(now);
+                if !self.clock.is_done() {
                     self.progress(start_at, written, false);
                 }
-                return Ok(());
             }
-            (&Step::Body { start_at, .. }, Input::DownloadEnded { written, .. }) => {
-                self.session.advance(now);
+            (_, Some(Transfer::Body { start_at, .. }), Input::DownloadEnded { written, .. }) => {
+                self.clock.advance(now);
                 self.progress(start_at, written, true);
-                if !self.session.is_done() {
+                if !self.clock.is_done() {
                     self.on_body_end(start_at, written);
                 }
-                return Ok(());
             }
-            (
-                &Step::Body { start_at, .. },
-                Input::DownloadFailed {
-                    written, failure, ..
-                },
-            ) => {
-                self.session.advance(now);
-                if !self.session.is_done() {
-                    self.on_body_failed(start_at, written, failure);
+            (_, Some(Transfer::Body { start_at, .. }), Input::DownloadFailed { written, .. }) => {
+                self.clock.advance(now);
+                if !self.clock.is_done() {
+                    self.on_body_failed(start_at, written);
                 }
-                return Ok(());
             }
-            (_, other) => return Err(wrong(self, &other)),
+            (_, _, other) => {
+                return Err(InputError::WrongInput {
+                    input: input_name(&other),
+                    state: self.state_name(),
+                })
+            }
         }
-        // A tick: time passes.
-        self.session.advance(now);
-        if self.session.is_done() {
-            self.step = Step::Over;
+        if self.clock.is_done() {
+            self.end_phase();
         }
         Ok(())
     }

@@ -122,7 +122,7 @@ pub fn fuzz_request(data: &[u8]) {
     };
     assert_request(&request, &job, None);
     let bookmark = (!bookmark.is_empty()).then_some(bookmark);
-    let body = crate::export_body(&job, bookmark.as_deref());
+    let body = crate::request::export_body(&job, bookmark.as_deref());
     let parsed: ExportRequestBody = serde_json::from_slice(&body).expect("body is JSON");
     assert_eq!(parsed.current_bookmark, bookmark);
     assert_eq!(parsed.dump_options, job.options.to_wire());
@@ -743,6 +743,7 @@ pub fn run_script(script: &[Action]) -> RunReport {
                     .expect("head accepted");
             }
             Output::Upload { .. } => panic!("an export asked for an upload"),
+            Output::KeepStreaming { .. } => panic!("keep streaming with no body streaming"),
             Output::WriteBody { id, start_at } => {
                 let Some((body_id, available)) = body.take() else {
                     panic!("WriteBody without a download head");
@@ -778,6 +779,21 @@ pub fn run_script(script: &[Action]) -> RunReport {
                 export
                     .handle_input(now, Input::DownloadProgress { id, written })
                     .expect("progress accepted");
+                // One way out: the progress's events, then "keep streaming" (or the end).
+                let ended = loop {
+                    match export.poll_output() {
+                        Output::Event(_) => {}
+                        Output::KeepStreaming { id: got } => {
+                            assert_eq!(got, id, "keep streaming another body");
+                            break false;
+                        }
+                        Output::Done(_) => break true,
+                        other => panic!("after progress: {other:?}"),
+                    }
+                };
+                if ended {
+                    continue;
+                }
                 let input = if clean {
                     Input::DownloadEnded { id, written }
                 } else {
@@ -989,6 +1005,7 @@ pub fn run_import_script(script: &[ImportAction]) -> ImportReport {
         steps += 1;
         assert!(steps < 100_000, "the machine does not end");
         match import.poll_output() {
+            Output::KeepStreaming { .. } => panic!("keep streaming with no upload streaming"),
             Output::Done(result) => {
                 if let Ok(outcome) = &result {
                     assert_eq!(
@@ -1288,4 +1305,312 @@ pub fn run_import_script(script: &[ImportAction]) -> ImportReport {
 /// `import` fuzz target: arbitrary bytes as a script through [`run_import_script`].
 pub fn fuzz_import(data: &[u8]) {
     run_import_script(&import_actions_from_bytes(data));
+}
+
+/// What the `fleet` target's service answers to one API request.
+fn fleet_answer(kind: u8, task: u64, polls: u32) -> http::Response<Vec<u8>> {
+    let json = |status: u16, body: String| {
+        http::Response::builder()
+            .status(status)
+            .body(body.into_bytes())
+            .expect("a valid response")
+    };
+    let active = || {
+        json(
+            202,
+            format!(
+                r#"{{"success":true,"result":{{"at_bookmark":"bm-{task}","status":"active"}}}}"#
+            ),
+        )
+    };
+    match kind % 10 {
+        5 if polls > 0 => json(
+            200,
+            format!(
+                r#"{{"success":true,"result":{{"at_bookmark":"bm-{task}","status":"complete","result":{{"filename":"{task}.sql","signed_url":"https://bucket.test/{task}.sql?X-Amz-Signature=s"}}}}}}"#
+            ),
+        ),
+        6 => http::Response::builder()
+            .status(429)
+            .header("retry-after", (kind / 10 % 4).to_string())
+            .body(b"{}".to_vec())
+            .expect("a valid response"),
+        7 => json(
+            503,
+            r#"{"success":false,"errors":[{"code":7500,"message":"Internal error"}]}"#.to_owned(),
+        ),
+        9 if polls > 0 => json(
+            200,
+            format!(
+                r#"{{"success":true,"result":{{"at_bookmark":"bm-{task}","status":"error","error":"Export job not found or cancelled for bookmark bm-{task}"}}}}"#
+            ),
+        ),
+        _ => active(),
+    }
+}
+
+/// Requests sent at exactly `at`.
+fn n_sent_at(sends: &std::collections::VecDeque<Instant>, at: Instant) -> usize {
+    sends.iter().filter(|t| **t == at).count()
+}
+
+/// A request of the `fleet` target on its way back.
+struct FleetPending {
+    at: Instant,
+    key: crate::TaskKey,
+    input: Input,
+}
+
+/// What a [`fuzz_fleet`] run did, for tests to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetReport {
+    /// Tasks that ended (each exactly once), and how many of them with a file.
+    pub ended: usize,
+    /// Exports that completed.
+    pub exported: usize,
+    /// API requests released.
+    pub api_requests: usize,
+    /// The longest gap between an answer and the next poll of a running export, outside
+    /// throttling pauses.
+    pub longest_gap: Duration,
+}
+
+/// `fleet` target and property: a fleet of 2–6 exports under a small budget, against a
+/// service whose answers (running, complete, 429, 5xx, transport failure, job gone) and
+/// latencies come from `data`; once `data` runs out, every answer is "complete". Checks after
+/// every step: no window of the budget holds more than its limit, API requests keep the
+/// budget's spacing, no running export waits more than `max_gap` after an answer for its
+/// next poll (outside 429 pauses), no export makes more than 12 API requests in 10 s, every
+/// input is accepted, and every task ends exactly once.
+pub fn fuzz_fleet(data: &[u8]) -> FleetReport {
+    use crate::{Fleet, FleetInput, FleetOutput, RateBudget, Task};
+    use std::collections::{BTreeMap, VecDeque};
+    let mut b = Bytes(data);
+    let exports = 2 + usize::from(b.u8() % 5);
+    let limit = 1 + u32::from(b.u8() % 6);
+    let window = Duration::from_secs(1 + u64::from(b.u8() % 5));
+    let concurrency = 1 + usize::from(b.u8() % 6);
+    let t0 = Instant::now();
+    let mut config = Config::new(
+        ApiBase::new("https://api.test/client/v4").expect("valid base"),
+        ApiToken::new("tok").expect("valid token"),
+    );
+    config.deadline = Duration::from_secs(3600);
+    config.retry.jitter_seed = u64::from(b.u16());
+    let max_gap = config.pacing.max_gap;
+    let budget = RateBudget::new(limit, window);
+    let spacing = budget.pace();
+    let mut fleet = Fleet::new(config, budget, t0).with_concurrency(concurrency);
+    let account = AccountId::new("0123456789abcdef0123456789abcdef").expect("valid account");
+    for i in 0..exports {
+        let database =
+            DatabaseId::new(&format!("f1ee7000-0000-4000-8000-{i:012}")).expect("valid database");
+        fleet
+            .push(Task::Export(Job {
+                account: account.clone(),
+                database,
+                options: DumpOptions::default(),
+            }))
+            .expect("a valid job");
+    }
+    let mut now = t0;
+    let mut pending: Vec<FleetPending> = Vec::new();
+    let mut sends: VecDeque<Instant> = VecDeque::new();
+    let mut last_send: Option<Instant> = None;
+    let mut per_task: BTreeMap<u64, VecDeque<Instant>> = BTreeMap::new();
+    let mut polls: BTreeMap<u64, u32> = BTreeMap::new();
+    // Per task: when the API last answered it while it was running (has a bookmark).
+    let mut answered: BTreeMap<u64, Instant> = BTreeMap::new();
+    let mut running: BTreeMap<u64, bool> = BTreeMap::new();
+    let mut pauses: Vec<(Instant, Instant)> = Vec::new();
+    let mut report = FleetReport {
+        ended: 0,
+        exported: 0,
+        api_requests: 0,
+        longest_gap: Duration::ZERO,
+    };
+    let mut ended: BTreeMap<u64, bool> = BTreeMap::new();
+    for _ in 0..20_000 {
+        match fleet.poll_output() {
+            FleetOutput::Task { key, output } => {
+                let task = key.get();
+                match output {
+                    Output::Send { id, .. } => {
+                        report.api_requests += 1;
+                        // The budget's window and pace.
+                        sends.push_back(now);
+                        while sends
+                            .front()
+                            .is_some_and(|t| now.duration_since(*t) >= window)
+                        {
+                            sends.pop_front();
+                        }
+                        assert!(
+                            sends.len() <= limit as usize,
+                            "{} requests in one window",
+                            sends.len()
+                        );
+                        // The pace: no run of requests ahead of one per `spacing` (one may
+                        // follow closer when the one before left late).
+                        if let (Some(first), n) = (sends.front(), sends.len()) {
+                            let least =
+                                spacing * u32::try_from(n.saturating_sub(2)).unwrap_or(u32::MAX);
+                            assert!(
+                                now.duration_since(*first) >= least,
+                                "{n} requests ahead of the pace"
+                            );
+                        }
+                        if let Some(last) = last_send {
+                            assert!(
+                                now > last || n_sent_at(&sends, now) <= 2,
+                                "a burst at one instant"
+                            );
+                        }
+                        last_send = Some(now);
+                        // No storm per export.
+                        let mine = per_task.entry(task).or_default();
+                        mine.push_back(now);
+                        while mine
+                            .front()
+                            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(10))
+                        {
+                            mine.pop_front();
+                        }
+                        assert!(
+                            mine.len() <= 12,
+                            "a storm: {} requests of {key} in 10 s",
+                            mine.len()
+                        );
+                        // The gap of a running export, outside pauses.
+                        if running.get(&task).copied().unwrap_or(false) {
+                            if let Some(at) = answered.get(&task) {
+                                let gap = now.duration_since(*at);
+                                let paused =
+                                    pauses.iter().any(|(from, to)| *from <= now && *to >= *at);
+                                if !paused {
+                                    report.longest_gap = report.longest_gap.max(gap);
+                                    assert!(gap <= max_gap, "{key} waited {gap:?} for a poll");
+                                }
+                            }
+                        }
+                        let n = polls.entry(task).or_insert(0);
+                        let (kind, latency) = if b.is_empty() {
+                            (5, 100)
+                        } else {
+                            (b.u8(), u64::from(b.u8() % 40) * 50)
+                        };
+                        let at = now + Duration::from_millis(latency);
+                        let input = if kind % 10 == 8 {
+                            Input::Failed {
+                                id,
+                                failure: transport(kind / 10),
+                            }
+                        } else {
+                            let response = fleet_answer(kind, task, *n);
+                            if response.status() == 429 {
+                                let after = response
+                                    .headers()
+                                    .get("retry-after")
+                                    .and_then(|v| v.to_str().ok())
+                                    .and_then(|v| v.parse().ok())
+                                    .unwrap_or(0);
+                                pauses.push((at, at + Duration::from_secs(after)));
+                            }
+                            match response.status().as_u16() {
+                                // Running: the service now expects polls.
+                                202 => drop(running.insert(task, true)),
+                                // Complete, or the job is gone: no more polls owed.
+                                200 => drop(running.insert(task, false)),
+                                _ => {}
+                            }
+                            Input::Reply { id, response }
+                        };
+                        *n += 1;
+                        pending.push(FleetPending { at, key, input });
+                    }
+                    Output::Download { id, .. } => {
+                        running.insert(task, false);
+                        let head = http::Response::builder()
+                            .status(200)
+                            .header("content-length", "10")
+                            .body(())
+                            .expect("a valid head");
+                        pending.push(FleetPending {
+                            at: now,
+                            key,
+                            input: Input::DownloadHead { id, head },
+                        });
+                    }
+                    Output::WriteBody { id, .. } => {
+                        let input = if !b.is_empty() && b.u8() % 5 == 0 {
+                            Input::DownloadFailed {
+                                id,
+                                written: 4,
+                                failure: TransportFailure::Reset,
+                            }
+                        } else {
+                            Input::DownloadEnded { id, written: 10 }
+                        };
+                        pending.push(FleetPending {
+                            at: now + Duration::from_millis(10),
+                            key,
+                            input,
+                        });
+                    }
+                    Output::Done(result) => {
+                        assert!(ended.insert(task, true).is_none(), "{key} ended twice");
+                        report.ended += 1;
+                        report.exported += usize::from(result.is_ok());
+                        running.insert(task, false);
+                    }
+                    Output::Event(_)
+                    | Output::WaitUntil(_)
+                    | Output::Upload { .. }
+                    | Output::KeepStreaming { .. } => {}
+                }
+            }
+            FleetOutput::WaitUntil(at) => {
+                assert!(at >= now, "a wait into the past");
+                pending.sort_by_key(|p| p.at);
+                if pending.first().is_some_and(|p| p.at <= at) {
+                    let p = pending.remove(0);
+                    now = now.max(p.at);
+                    if matches!(p.input, Input::Reply { .. } | Input::Failed { .. }) {
+                        answered.insert(p.key.get(), now);
+                    }
+                    fleet
+                        .handle_input(
+                            now,
+                            FleetInput::Task {
+                                key: p.key,
+                                input: p.input,
+                            },
+                        )
+                        .expect("a valid input is accepted");
+                } else {
+                    now = at;
+                    fleet.handle_input(now, FleetInput::Tick).expect("a tick");
+                }
+            }
+            FleetOutput::Idle => {
+                pending.sort_by_key(|p| p.at);
+                if pending.is_empty() {
+                    break;
+                }
+                let p = pending.remove(0);
+                now = now.max(p.at);
+                fleet
+                    .handle_input(
+                        now,
+                        FleetInput::Task {
+                            key: p.key,
+                            input: p.input,
+                        },
+                    )
+                    .expect("a valid input is accepted");
+            }
+        }
+    }
+    assert_eq!(report.ended, exports, "every task ends");
+    report
 }

@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Why an id was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: {value:?} (expected {expected})")]
 pub struct InvalidId {
     /// Which kind of id (`"account id"`, `"database id"`).
     pub kind: &'static str,
@@ -16,18 +17,6 @@ pub struct InvalidId {
     /// The refused value, shortened to 64 characters and with control characters escaped.
     pub value: String,
 }
-
-impl fmt::Display for InvalidId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}: {:?} (expected {})",
-            self.kind, self.value, self.expected
-        )
-    }
-}
-
-impl std::error::Error for InvalidId {}
 
 fn refuse(kind: &'static str, expected: &'static str, value: &str) -> InvalidId {
     let value: String = value.chars().take(64).collect();

@@ -11,6 +11,7 @@
 
 mod reply;
 
+use crate::clock::{later, Clock};
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, Transient};
 use crate::event::Event;
@@ -20,7 +21,6 @@ use crate::io::{input_name, Input, InputError, Machine, Output, RequestId};
 use crate::reply::ReplyError;
 use crate::request::api_request;
 use crate::secret::SignedUrl;
-use crate::session::{later, Session};
 use reply::{judge_upload, parse_import_reply, Done, ImportReply, ImportStatus, UploadVerdict};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -30,16 +30,9 @@ use std::time::{Duration, Instant};
 pub struct Md5([u8; 16]);
 
 /// A string that is not 32 hexadecimal digits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an md5 is 32 hexadecimal digits")]
 pub struct InvalidMd5;
-
-impl fmt::Display for InvalidMd5 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an md5 is 32 hexadecimal digits")
-    }
-}
-
-impl std::error::Error for InvalidMd5 {}
 
 impl Md5 {
     /// The digest's 16 bytes.
@@ -152,7 +145,7 @@ enum State {
         id: RequestId,
         sent_at: Instant,
     },
-    /// Finished; the session holds the result.
+    /// Finished; the clock holds the result.
     Over,
 }
 
@@ -165,7 +158,7 @@ pub struct Import {
     md5_hex: String,
     uri: http::Uri,
     authorization: http::HeaderValue,
-    session: Session<ImportOutcome>,
+    clock: Clock<ImportOutcome>,
     state: State,
     /// The import's bookmark once the service told it.
     bookmark: Option<String>,
@@ -193,7 +186,7 @@ impl Import {
         )
         .parse()
         .map_err(|e: http::uri::InvalidUri| SetupError::Uri(e.to_string()))?;
-        let session = Session::new(now, config.deadline, config.retry);
+        let clock = Clock::new(now, config.deadline, config.retry);
         let authorization = config.token.header_value();
         Ok(Self {
             md5_hex: job.file.md5.hex(),
@@ -201,7 +194,7 @@ impl Import {
             job,
             uri,
             authorization,
-            session,
+            clock,
             state: State::Due {
                 stage: Stage::Init,
                 at: now,
@@ -227,13 +220,7 @@ impl Import {
 
     /// Whether the run has ended (see [`Output::Done`]).
     pub fn is_over(&self) -> bool {
-        self.session.is_done()
-    }
-
-    /// The next queued event, if any, without moving the machine on (for drivers that report
-    /// progress while streaming a body).
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.session.pop_event()
+        self.clock.is_done()
     }
 
     fn outstanding(&self) -> Option<RequestId> {
@@ -255,7 +242,7 @@ impl Import {
     }
 
     fn fail(&mut self, error: Error) {
-        self.session.finish(Err(error));
+        self.clock.finish(Err(error));
         self.state = State::Over;
     }
 
@@ -270,7 +257,7 @@ impl Import {
     /// Schedules `stage` again after a failure, or ends the run when attempts are spent.
     fn retry(&mut self, stage: Stage, reason: Transient) {
         let cap = matches!(stage, Stage::Poll { .. }).then_some(self.config.pacing.max_gap);
-        match self.session.retry(reason, cap) {
+        match self.clock.retry(reason, cap) {
             Some(at) => self.due(stage, at),
             None => self.state = State::Over,
         }
@@ -311,14 +298,14 @@ impl Import {
         match parsed {
             Ok(ImportReply::Upload { url, filename }) => match stage {
                 Stage::Init => {
-                    self.session.failures = 0;
+                    self.clock.reset_failures();
                     self.due(
                         Stage::Upload {
                             url,
                             filename,
                             sent: 0,
                         },
-                        self.session.now,
+                        self.clock.now(),
                     );
                 }
                 // Only init hands out upload URLs.
@@ -345,12 +332,12 @@ impl Import {
         status: ImportStatus,
     ) {
         if matches!(stage, Stage::Init) {
-            self.session.event(Event::UploadSkipped);
+            self.clock.event(Event::UploadSkipped);
         }
         if let Some(b) = bookmark {
             match &self.bookmark {
                 None => {
-                    self.session.event(Event::ImportStarted {
+                    self.clock.event(Event::ImportStarted {
                         bookmark: b.clone(),
                     });
                     self.bookmark = Some(b);
@@ -362,7 +349,7 @@ impl Import {
             }
         }
         for line in messages {
-            self.session.event(Event::Log(line));
+            self.clock.event(Event::Log(line));
         }
         let next = match &self.bookmark {
             Some(b) => Stage::Poll {
@@ -382,7 +369,7 @@ impl Import {
         match status {
             ImportStatus::Running => {
                 self.unknown_in_row = 0;
-                self.session.failures = 0;
+                self.clock.reset_failures();
                 self.schedule_poll(next, sent_at);
             }
             ImportStatus::Unknown(status) => {
@@ -390,7 +377,7 @@ impl Import {
                 if self.unknown_in_row > self.config.max_unknown_status {
                     return self.fail(Error::Protocol(ProtocolError::UnknownStatus(status)));
                 }
-                self.session.event(Event::UnknownStatus(status));
+                self.clock.event(Event::UnknownStatus(status));
                 self.schedule_poll(next, sent_at);
             }
             ImportStatus::Complete(done) => self.complete(done),
@@ -400,7 +387,7 @@ impl Import {
     /// Next poll: at once if the service held the last request at least `min_interval`,
     /// otherwise `min_interval` after it went out.
     fn schedule_poll(&mut self, stage: Stage, sent_at: Instant) {
-        let at = later(sent_at, self.config.pacing.min_interval).max(self.session.now);
+        let at = later(sent_at, self.config.pacing.min_interval).max(self.clock.now());
         self.due(stage, at);
     }
 
@@ -415,8 +402,8 @@ impl Import {
             duration: done.duration,
             uploaded: self.uploaded,
         };
-        self.session.event(Event::ImportCompleted(outcome.clone()));
-        self.session.finish(Ok(outcome));
+        self.clock.event(Event::ImportCompleted(outcome.clone()));
+        self.clock.finish(Ok(outcome));
         self.state = State::Over;
     }
 
@@ -432,9 +419,9 @@ impl Import {
             UploadVerdict::Verified => {
                 self.progress(self.job.file.size, true);
                 self.uploaded = true;
-                self.session.failures = 0;
-                self.session.event(Event::UploadVerified);
-                self.due(Stage::Ingest { filename }, self.session.now);
+                self.clock.reset_failures();
+                self.clock.event(Event::UploadVerified);
+                self.due(Stage::Ingest { filename }, self.clock.now());
             }
             UploadVerdict::Expired => {
                 self.url_refreshes += 1;
@@ -445,7 +432,7 @@ impl Import {
                     });
                 }
                 // A fresh upload URL comes from another init.
-                self.due(Stage::Init, self.session.now);
+                self.due(Stage::Init, self.clock.now());
             }
             UploadVerdict::Retry(t) => self.retry(
                 Stage::Upload {
@@ -464,7 +451,7 @@ impl Import {
         let total = self.job.file.size;
         if end || sent >= self.reported.saturating_add(PROGRESS_STEP) || sent < self.reported {
             self.reported = sent;
-            self.session.event(Event::UploadProgress { sent, total });
+            self.clock.event(Event::UploadProgress { sent, total });
         }
     }
 }
@@ -491,14 +478,14 @@ impl Machine for Import {
     type Outcome = ImportOutcome;
 
     fn poll_output(&mut self) -> Output<ImportOutcome> {
-        if let Some(out) = self.session.poll_queued() {
+        if let Some(out) = self.clock.poll_queued() {
             return out;
         }
-        let now = self.session.now;
+        let now = self.clock.now();
         match std::mem::replace(&mut self.state, State::Over) {
             State::Due { stage, at, .. } if at > now => {
                 self.due(stage, at);
-                self.session.wait_until(at)
+                self.clock.wait_until(at)
             }
             State::Due {
                 stage: stage @ Stage::Upload { .. },
@@ -516,7 +503,7 @@ impl Machine for Import {
                 })
             }
             State::Due { stage, .. } => {
-                let id = self.session.new_id();
+                let id = self.clock.new_id();
                 let out = match &stage {
                     Stage::Upload { url, .. } => {
                         self.reported = 0;
@@ -542,17 +529,25 @@ impl Machine for Import {
                 };
                 out
             }
+            State::Out {
+                stage: stage @ Stage::Upload { .. },
+                id,
+                sent_at,
+            } => {
+                self.state = State::Out { stage, id, sent_at };
+                Output::KeepStreaming { id }
+            }
             state @ State::Out { .. } => {
                 self.state = state;
-                self.session.wait_until(self.session.deadline)
+                self.clock.wait_until(self.clock.deadline())
             }
-            State::Over => self.session.wait_until(self.session.deadline),
+            State::Over => self.clock.wait_until(self.clock.deadline()),
         }
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), InputError> {
-        if self.session.is_done() {
-            self.session.advance(now);
+        if self.clock.is_done() {
+            self.clock.advance(now);
             return match input.id() {
                 Some(got) => Err(InputError::UnexpectedId {
                     got,
@@ -578,14 +573,14 @@ impl Machine for Import {
         );
         match input {
             Input::Cancel => {
-                self.session.advance(now);
+                self.clock.advance(now);
                 self.fail(Error::Cancelled);
                 return Ok(());
             }
             Input::Tick => {}
             Input::UploadProgress { sent, .. } if uploading => {
-                self.session.advance(now);
-                if self.session.is_done() {
+                self.clock.advance(now);
+                if self.clock.is_done() {
                     self.state = State::Over;
                     return Ok(());
                 }
@@ -607,13 +602,13 @@ impl Machine for Import {
                 return Ok(());
             }
             Input::Reply { response, .. } => {
-                self.session.advance(now);
+                self.clock.advance(now);
                 let State::Out { stage, sent_at, .. } =
                     std::mem::replace(&mut self.state, State::Over)
                 else {
                     unreachable!("an id matched, so a request is out")
                 };
-                if self.session.is_done() {
+                if self.clock.is_done() {
                     return Ok(());
                 }
                 if matches!(stage, Stage::Upload { .. }) {
@@ -624,12 +619,12 @@ impl Machine for Import {
                 return Ok(());
             }
             Input::Failed { failure, .. } => {
-                self.session.advance(now);
+                self.clock.advance(now);
                 let State::Out { stage, .. } = std::mem::replace(&mut self.state, State::Over)
                 else {
                     unreachable!("an id matched, so a request is out")
                 };
-                if self.session.is_done() {
+                if self.clock.is_done() {
                     return Ok(());
                 }
                 let reason = match stage {
@@ -647,8 +642,8 @@ impl Machine for Import {
             }
         }
         // A tick: time passes.
-        self.session.advance(now);
-        if self.session.is_done() {
+        self.clock.advance(now);
+        if self.clock.is_done() {
             self.state = State::Over;
         }
         Ok(())

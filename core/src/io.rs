@@ -45,9 +45,10 @@ pub enum Output<T> {
         request: http::Request<()>,
     },
     /// Stream the body of download `id` into the sink, placing its first byte at `start_at`
-    /// (truncate the sink there first). Feed [`Input::DownloadProgress`] as bytes are written,
-    /// then [`Input::DownloadEnded`] or [`Input::DownloadFailed`]. Any other output after a
-    /// [`Input::DownloadHead`] means: drop that response unread.
+    /// (truncate the sink there first). Feed [`Input::DownloadProgress`] as bytes are written
+    /// and take outputs until [`Output::KeepStreaming`] (handing on the events before it),
+    /// then feed [`Input::DownloadEnded`] or [`Input::DownloadFailed`]. Any other output after
+    /// a [`Input::DownloadHead`] means: drop that response unread.
     WriteBody {
         /// The download's id.
         id: RequestId,
@@ -63,6 +64,13 @@ pub enum Output<T> {
         id: RequestId,
         /// The `PUT` of the upload URL. Its URI is a credential: do not log it.
         request: http::Request<()>,
+    },
+    /// Go on streaming the body of request `id` (a download's, or an upload's): the answer to
+    /// a progress input once the events it brought are out. Any other output instead means:
+    /// stop streaming, drop that body, and do what the output says.
+    KeepStreaming {
+        /// The request whose body streams.
+        id: RequestId,
     },
     /// Nothing to do before this instant; then feed [`Input::Tick`].
     WaitUntil(Instant),
@@ -104,6 +112,7 @@ impl<T: fmt::Debug> fmt::Debug for Output<T> {
                 .field("id", id)
                 .field("start_at", start_at)
                 .finish(),
+            Self::KeepStreaming { id } => f.debug_struct("KeepStreaming").field("id", id).finish(),
             Self::WaitUntil(at) => f.debug_tuple("WaitUntil").field(at).finish(),
             Self::Event(e) => f.debug_tuple("Event").field(e).finish(),
             Self::Done(r) => f.debug_tuple("Done").field(r).finish(),

@@ -39,7 +39,12 @@
 //!             // stream the body to the sink and feed `DownloadEnded` / `DownloadFailed`.
 //!             # let _ = (id, request);
 //!         }
-//!         Output::WriteBody { .. } => { /* stream the held body into the sink */ }
+//!         Output::WriteBody { .. } => {
+//!             // Stream the held body into the sink: after each write feed
+//!             // `Input::DownloadProgress`, hand on the `Output::Event`s that follow and read
+//!             // on at `Output::KeepStreaming`; at the end feed `DownloadEnded`.
+//!         }
+//!         Output::KeepStreaming { .. } => { /* only ever seen inside the body loop */ }
 //!         Output::Upload { .. } => { /* an import's PUT of the file (never from an export) */ }
 //!         Output::WaitUntil(at) => {
 //!             // Sleep until `at`, then:
@@ -57,19 +62,24 @@
 //! ```
 //!
 //! ## Layers
-//! - [`wire`]: the JSON as the service speaks it.
-//! - [`reply`]: judging a reply (three failure layers, proxies, caps).
-//! - [`download`]: judging a download's head and end.
+//! - [`wire`]: the JSON as the service speaks it (what a caller sees of it).
+//! - Judging a reply (three failure layers, proxies, caps) and a download (its head, its
+//!   end, its identity across resumptions) is internal; with the `fuzzing` feature the
+//!   `reply`, `download` and `harness` modules are public for the fuzz targets and tests.
 //! - [`Export`]: the state machine; [`lookup`]: the database lookup and list calls.
 //! - [`Import`]: restoring a dump (init → upload → ingest → poll), on the same pacing,
 //!   retries and deadline.
-//! - [`Fleet`]: many exports (and their lookups) under one request [`budget`].
+//! - [`Fleet`]: many exports (and their lookups) under one request budget ([`RateBudget`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod budget;
+mod budget;
+mod clock;
 mod config;
+#[cfg(feature = "fuzzing")]
 pub mod download;
+#[cfg(not(feature = "fuzzing"))]
+mod download;
 mod error;
 mod event;
 mod export;
@@ -79,11 +89,13 @@ mod import;
 mod io;
 pub mod lookup;
 mod options;
+#[cfg(feature = "fuzzing")]
 pub mod reply;
+#[cfg(not(feature = "fuzzing"))]
+mod reply;
 mod request;
 mod retry;
 mod secret;
-mod session;
 pub mod wire;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -93,8 +105,8 @@ mod proptests;
 
 pub use budget::RateBudget;
 pub use config::{
-    is_loopback_host, ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing,
-    RetryPolicy, DEFAULT_API_BASE,
+    ApiBase, Config, DownloadPolicy, InvalidApiBase, Job, JobGonePolicy, Pacing, RetryPolicy,
+    DEFAULT_API_BASE,
 };
 pub use error::{ApiError, Error, Hint, ProtocolError, Side, Transient, TransportFailure};
 pub use event::{Event, Outcome};
@@ -107,5 +119,4 @@ pub use ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 pub use import::{Import, ImportJob, ImportOutcome, InvalidMd5, Md5, SqlFile};
 pub use io::{reply_read_limit, Input, InputError, Machine, Output, RequestId};
 pub use options::{Compatibility, Contents, DumpOptions, InvalidOptions};
-pub use request::export_body;
 pub use secret::{ApiToken, InvalidToken, SignedUrl};

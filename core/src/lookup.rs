@@ -2,13 +2,13 @@
 //!
 //! A [`Call`] is a [`Machine`] like [`crate::Export`], so a driver runs it with the same loop.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Transient};
 use crate::ids::{AccountId, DatabaseId, DatabaseName, InvalidId};
 use crate::io::{input_name, Input, InputError, Machine, Output, RequestId};
 use crate::reply::{parse_envelope, ReplyError};
 use crate::request::api_request;
-use crate::session::Session;
 use crate::wire::{DatabaseInfo, ResultInfo};
 use http::HeaderMap;
 use std::time::Instant;
@@ -50,7 +50,7 @@ pub struct Call<T> {
     config: Config,
     uri: http::Uri,
     parse: Parser<T>,
-    session: Session<T>,
+    clock: Clock<T>,
     step: Step,
 }
 
@@ -170,12 +170,12 @@ pub fn list_databases(
 
 impl<T: Clone> Call<T> {
     fn new(config: Config, uri: &str, parse: Parser<T>, now: Instant) -> Option<Self> {
-        let session = Session::new(now, config.deadline, config.retry);
+        let clock = Clock::new(now, config.deadline, config.retry);
         Some(Self {
             uri: uri.parse().ok()?,
             config,
             parse,
-            session,
+            clock,
             step: Step::Due(now),
         })
     }
@@ -185,13 +185,13 @@ impl<T: Clone> Machine for Call<T> {
     type Outcome = T;
 
     fn poll_output(&mut self) -> Output<T> {
-        if let Some(out) = self.session.poll_queued() {
+        if let Some(out) = self.clock.poll_queued() {
             return out;
         }
         match self.step {
-            Step::Due(at) if at > self.session.now => self.session.wait_until(at),
+            Step::Due(at) if at > self.clock.now() => self.clock.wait_until(at),
             Step::Due(_) => {
-                let id = self.session.new_id();
+                let id = self.clock.new_id();
                 self.step = Step::Waiting(id);
                 let request = api_request(
                     http::Method::GET,
@@ -201,7 +201,7 @@ impl<T: Clone> Machine for Call<T> {
                 );
                 Output::Send { id, request }
             }
-            Step::Waiting(_) | Step::Over => self.session.wait_until(self.session.deadline),
+            Step::Waiting(_) | Step::Over => self.clock.wait_until(self.clock.deadline()),
         }
     }
 
@@ -215,15 +215,15 @@ impl<T: Clone> Machine for Call<T> {
                 return Err(InputError::UnexpectedId { got, outstanding });
             }
         }
-        self.session.advance(now);
-        if self.session.is_done() {
+        self.clock.advance(now);
+        if self.clock.is_done() {
             self.step = Step::Over;
             return Ok(());
         }
         match input {
             Input::Tick => {}
             Input::Cancel => {
-                self.session.finish(Err(Error::Cancelled));
+                self.clock.finish(Err(Error::Cancelled));
                 self.step = Step::Over;
             }
             Input::Reply { response, .. } => {
@@ -235,11 +235,11 @@ impl<T: Clone> Machine for Call<T> {
                     self.config.max_reply_bytes,
                 ) {
                     Ok(value) => {
-                        self.session.finish(Ok(value));
+                        self.clock.finish(Ok(value));
                         self.step = Step::Over;
                     }
                     Err(ReplyError::Fatal(e)) => {
-                        self.session.finish(Err(e));
+                        self.clock.finish(Err(e));
                         self.step = Step::Over;
                     }
                     Err(ReplyError::Retry(t)) => self.retry(t),
@@ -265,17 +265,17 @@ impl<T: Clone> Call<T> {
     /// When the call's request is due (`None` while events wait, the request is out, or the
     /// call is over), for a scheduler such as [`crate::Fleet`].
     pub fn next_request(&self) -> Option<Instant> {
-        if self.session.has_events() || self.session.is_done() {
+        if self.clock.has_events() || self.clock.is_done() {
             return None;
         }
         match self.step {
-            Step::Due(at) => Some(at.min(self.session.deadline)),
+            Step::Due(at) => Some(at.min(self.clock.deadline())),
             Step::Waiting(_) | Step::Over => None,
         }
     }
 
     fn retry(&mut self, reason: Transient) {
-        self.step = match self.session.retry(reason, None) {
+        self.step = match self.clock.retry(reason, None) {
             Some(at) => Step::Due(at),
             None => Step::Over,
         };

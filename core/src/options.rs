@@ -1,7 +1,6 @@
 //! What to dump: the `dump_options` of every request of one export.
 
 use crate::wire::WireDumpOptions;
-use std::fmt;
 
 /// Which parts of each table go into the dump (`no_data` / `no_schema`, which conflict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -60,32 +59,18 @@ pub struct DumpOptions {
 }
 
 /// Why dump options were refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidOptions {
     /// `compatibility` together with schema-only or data-only, which the service refuses.
+    #[error("the compatibility option cannot be combined with no-data or no-schema")]
     CompatibilityWithPartialContents,
     /// An empty table name in `tables`.
+    #[error("a table name is empty")]
     EmptyTableName,
     /// A compatibility value other than `d1` or `sqlite3_cli_only`.
+    #[error("unknown compatibility {0:?} (expected \"d1\" or \"sqlite3_cli_only\")")]
     UnknownCompatibility(String),
 }
-
-impl fmt::Display for InvalidOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::CompatibilityWithPartialContents => {
-                f.write_str("the compatibility option cannot be combined with no-data or no-schema")
-            }
-            Self::EmptyTableName => f.write_str("a table name is empty"),
-            Self::UnknownCompatibility(v) => write!(
-                f,
-                "unknown compatibility {v:?} (expected \"d1\" or \"sqlite3_cli_only\")"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for InvalidOptions {}
 
 impl DumpOptions {
     /// Checks the documented conflicts.
@@ -100,8 +85,19 @@ impl DumpOptions {
     }
 
     /// The wire form, `None` when every option is at its default (the body then omits
-    /// `dump_options`, as wrangler does).
+    /// `dump_options`, as wrangler does). Public only with the `fuzzing` feature.
+    #[cfg(feature = "fuzzing")]
     pub fn to_wire(&self) -> Option<WireDumpOptions> {
+        self.wire()
+    }
+
+    /// See `to_wire`.
+    #[cfg(not(feature = "fuzzing"))]
+    pub(crate) fn to_wire(&self) -> Option<WireDumpOptions> {
+        self.wire()
+    }
+
+    fn wire(&self) -> Option<WireDumpOptions> {
         let wire = WireDumpOptions {
             no_data: self.contents == Contents::SchemaOnly,
             no_schema: self.contents == Contents::DataOnly,

@@ -127,7 +127,10 @@ fn happy_script_completes() {
 fn replay_fuzz_corpora() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     type Harness = fn(&[u8]);
-    let targets: [(&str, Harness); 5] = [
+    let targets: [(&str, Harness); 6] = [
+        ("fleet", |d| {
+            harness::fuzz_fleet(d);
+        }),
         ("import", harness::fuzz_import),
         ("reply", harness::fuzz_reply),
         ("request", harness::fuzz_request),

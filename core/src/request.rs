@@ -21,7 +21,7 @@ pub(crate) fn export_uri(base: &ApiBase, job: &Job) -> Result<Uri, http::uri::In
 }
 
 /// The body of one export request.
-pub fn export_body(job: &Job, bookmark: Option<&str>) -> Vec<u8> {
+pub(crate) fn export_body(job: &Job, bookmark: Option<&str>) -> Vec<u8> {
     let body = ExportRequestBody {
         output_format: "polling".to_owned(),
         current_bookmark: bookmark.map(str::to_owned),

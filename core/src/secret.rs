@@ -15,26 +15,15 @@ use std::fmt;
 pub struct ApiToken(String);
 
 /// Why a token was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidToken {
     /// The token is empty.
+    #[error("the API token is empty")]
     Empty,
     /// The token holds characters that cannot go into an HTTP header (control characters).
+    #[error("the API token holds characters not allowed in an HTTP header")]
     NotAHeaderValue,
 }
-
-impl fmt::Display for InvalidToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("the API token is empty"),
-            Self::NotAHeaderValue => {
-                f.write_str("the API token holds characters not allowed in an HTTP header")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InvalidToken {}
 
 impl ApiToken {
     /// Wraps a token. Surrounding whitespace (a newline from a file or a pipe) is trimmed.

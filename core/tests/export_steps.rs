@@ -134,23 +134,26 @@ fn accessors_follow_the_export() {
             bookmark: Some("bm-7")
         }
     );
-    // poll_event hands out the queued events in order, without moving the machine on.
+    // poll_output hands out the queued events in order, before the next request.
+    let event = |out: Output<Outcome>| match out {
+        Output::Event(e) => Some(e),
+        _ => None,
+    };
     assert_eq!(
-        export.poll_event(),
+        event(export.poll_output()),
         Some(Event::BookmarkLearned("bm-7".into()))
     );
     assert_eq!(
-        export.poll_event(),
+        event(export.poll_output()),
         Some(Event::PartUploaded {
             part: 2,
             distinct_parts: 1
         })
     );
     assert_eq!(
-        export.poll_event(),
+        event(export.poll_output()),
         Some(Event::Log("Uploaded part 2".into()))
     );
-    assert_eq!(export.poll_event(), None);
     assert!(matches!(export.poll_output(), Output::Send { .. }));
 }
 
@@ -784,9 +787,9 @@ fn progress_is_coalesced_and_restarts_are_reported() {
         export
             .handle_input(now, Input::DownloadProgress { id, written })
             .unwrap();
-        while let Some(e) = export.poll_event() {
-            events.push(e);
-        }
+        let (queued, out) = next(&mut export);
+        assert!(matches!(out, Output::KeepStreaming { .. }), "{out:?}");
+        events.extend(queued);
     }
     // Not every report: once a step is passed, and never twice for the same count.
     assert_eq!(progress_events(&events), [PROGRESS_STEP]);
@@ -821,10 +824,8 @@ fn progress_is_coalesced_and_restarts_are_reported() {
     export
         .handle_input(now, Input::DownloadProgress { id, written: 10 })
         .unwrap();
-    let mut events = Vec::new();
-    while let Some(e) = export.poll_event() {
-        events.push(e);
-    }
+    let (events, out) = next(&mut export);
+    assert!(matches!(out, Output::KeepStreaming { .. }), "{out:?}");
     assert_eq!(progress_events(&events), [10]);
 }
 

@@ -95,7 +95,10 @@ fn run(
                 Output::Done(result) => {
                     seen.done.insert(key.get(), result);
                 }
-                Output::Event(_) | Output::WaitUntil(_) | Output::Upload { .. } => {}
+                Output::Event(_)
+                | Output::WaitUntil(_)
+                | Output::Upload { .. }
+                | Output::KeepStreaming { .. } => {}
             },
             FleetOutput::WaitUntil(at) => {
                 pending.sort_by_key(|p| p.0);

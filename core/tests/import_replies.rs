@@ -426,7 +426,16 @@ fn upload_progress_is_coalesced_and_bounded() {
         .import
         .handle_input(run.now, Input::UploadProgress { id, sent: SIZE + 1 })
         .is_err());
-    let queued: Vec<Event> = std::iter::from_fn(|| run.import.poll_event()).collect();
+    // The queued events come out of poll_output, then "keep streaming".
+    let queued: Vec<Event> = std::iter::from_fn(|| match run.import.poll_output() {
+        Output::Event(e) => Some(e),
+        Output::KeepStreaming { id: got } => {
+            assert_eq!(got, id);
+            None
+        }
+        other => panic!("while uploading: {other:?}"),
+    })
+    .collect();
     let progress = queued
         .iter()
         .filter(|e| matches!(e, Event::UploadProgress { .. }))

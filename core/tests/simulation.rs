@@ -770,9 +770,18 @@ fn download_started_comes_before_the_request_and_progress_is_coalesced() {
                 },
             )
             .unwrap();
-        while let Some(e) = export.poll_event() {
-            assert!(matches!(e, Event::DownloadProgress { .. }));
-            events += 1;
+        loop {
+            match export.poll_output() {
+                Output::Event(e) => {
+                    assert!(matches!(e, Event::DownloadProgress { .. }));
+                    events += 1;
+                }
+                Output::KeepStreaming { id: got } => {
+                    assert_eq!(got, id);
+                    break;
+                }
+                other => panic!("after progress: {other:?}"),
+            }
         }
     }
     assert!((39..=41).contains(&events), "{events} progress events");

@@ -36,7 +36,6 @@ use crate::rules::{tokens, Tok, MAX_STATEMENT_BYTES};
 use crate::write::{is_internal, quote_ident, write_value, Entry};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
-use std::fmt;
 use std::io::{self, Write};
 
 /// What [`write_importable`] wrote.
@@ -57,14 +56,17 @@ pub struct Importable {
 }
 
 /// Why importable SQL could not be written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportableError {
     /// Reading the database failed.
-    Sqlite(rusqlite::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Writing failed.
-    Io(io::Error),
+    #[error("writing the importable dump: {0}")]
+    Io(#[from] io::Error),
     /// A schema statement alone is over the limit (it cannot be split).
+    #[error("the definition of {name} is {bytes} bytes, over D1's {MAX_STATEMENT_BYTES}-byte statement limit")]
     SchemaTooLarge {
         /// The table, index, trigger or view.
         name: String,
@@ -73,61 +75,22 @@ pub enum ImportableError {
     },
     /// A row does not fit even with all its text and blob values split: its key or its
     /// other values are too large.
+    #[error("a row of {table} does not fit in {MAX_STATEMENT_BYTES}-byte statements even split (its key or numbers are too large)")]
     RowTooLarge {
         /// The table.
         table: String,
     },
     /// A row of a table without rowid or primary key had to be split.
+    #[error(
+        "a row of {table} must be split but the table has no rowid or primary key to address it"
+    )]
     NoKey {
         /// The table.
         table: String,
     },
     /// The caller asked to stop.
+    #[error("cancelled")]
     Cancelled,
-}
-
-impl fmt::Display for ImportableError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sqlite(e) => write!(f, "sqlite: {e}"),
-            Self::Io(e) => write!(f, "writing the importable dump: {e}"),
-            Self::SchemaTooLarge { name, bytes } => write!(
-                f,
-                "the definition of {name} is {bytes} bytes, over D1's {MAX_STATEMENT_BYTES}-byte statement limit"
-            ),
-            Self::RowTooLarge { table } => write!(
-                f,
-                "a row of {table} does not fit in {MAX_STATEMENT_BYTES}-byte statements even split (its key or numbers are too large)"
-            ),
-            Self::NoKey { table } => write!(
-                f,
-                "a row of {table} must be split but the table has no rowid or primary key to address it"
-            ),
-            Self::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-
-impl std::error::Error for ImportableError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Sqlite(e) => Some(e),
-            Self::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<rusqlite::Error> for ImportableError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sqlite(e)
-    }
-}
-
-impl From<io::Error> for ImportableError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
 }
 
 /// How an FTS5 table holds its content.

@@ -69,7 +69,6 @@
 //! after the connection is reopened), not into D1. It cannot be combined with `no_data` or
 //! `no_schema`.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -130,60 +129,27 @@ impl DumpOptions {
 }
 
 /// Why a dump could not be written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DumpError {
     /// The options contradict each other.
+    #[error("invalid dump options: {0}")]
     InvalidOptions(String),
     /// The dump would include virtual tables (their module names) and the format is D1's.
+    #[error("cannot export databases with Virtual Tables ({})", .0.join(", "))]
     VirtualTables(Vec<String>),
     /// The caller asked to stop.
+    #[error("export cancelled")]
     Cancelled,
     /// SQLite failed (opening or reading the database).
-    Sqlite(rusqlite::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Writing the dump failed.
-    Io(io::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
     /// No database with this id is known (for callers that find databases by id, such as
     /// the emulator).
+    #[error("no database with id {0}")]
     NoSuchDatabase(String),
-}
-
-impl fmt::Display for DumpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DumpError::InvalidOptions(m) => write!(f, "invalid dump options: {m}"),
-            DumpError::VirtualTables(modules) => write!(
-                f,
-                "cannot export databases with Virtual Tables ({})",
-                modules.join(", ")
-            ),
-            DumpError::Cancelled => f.write_str("export cancelled"),
-            DumpError::Sqlite(e) => write!(f, "sqlite: {e}"),
-            DumpError::Io(e) => write!(f, "i/o: {e}"),
-            DumpError::NoSuchDatabase(uuid) => write!(f, "no database with id {uuid}"),
-        }
-    }
-}
-
-impl std::error::Error for DumpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DumpError::Sqlite(e) => Some(e),
-            DumpError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<rusqlite::Error> for DumpError {
-    fn from(e: rusqlite::Error) -> Self {
-        DumpError::Sqlite(e)
-    }
-}
-
-impl From<io::Error> for DumpError {
-    fn from(e: io::Error) -> Self {
-        DumpError::Io(e)
-    }
 }
 
 /// Writes the dump of the SQLite database at `db` to `out`; returns the bytes written.

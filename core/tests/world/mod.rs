@@ -145,6 +145,7 @@ pub fn simulate(
                     Answer::Reply(..) => panic!("an API answer to a download"),
                 }
             }
+            Output::KeepStreaming { .. } => panic!("keep streaming with no body streaming"),
             Output::WriteBody { id, start_at } => {
                 let (bid, send, clean) = body.take().expect("a held body");
                 assert_eq!(bid, id);
@@ -153,6 +154,21 @@ pub fn simulate(
                 export
                     .handle_input(now, Input::DownloadProgress { id, written: send })
                     .unwrap();
+                // The progress's events, then "keep streaming" (or the end of the run).
+                let ended = loop {
+                    match export.poll_output() {
+                        Output::Event(e) => log.events.push(e),
+                        Output::KeepStreaming { id: got } => {
+                            assert_eq!(got, id);
+                            break false;
+                        }
+                        Output::Done(_) => break true,
+                        other => panic!("after progress: {other:?}"),
+                    }
+                };
+                if ended {
+                    continue;
+                }
                 let input = if clean {
                     Input::DownloadEnded { id, written: send }
                 } else {

@@ -31,6 +31,8 @@ enum Answer {
         response: reqwest::Response,
         next: Result<Option<bytes::Bytes>, reqwest::Error>,
     },
+    /// A verified file, synced and renamed (or why not).
+    Persisted(Result<ExportOutcome, Error>),
 }
 
 type InFlight<'a> = Pin<Box<dyn Future<Output = (TaskKey, Answer)> + Send + 'a>>;
@@ -176,9 +178,11 @@ impl Client {
                     }
                 }
                 FleetStep::Persist { key, path, outcome } => {
+                    // Synced and renamed beside the other requests, not in their way.
                     let sink = slots.remove(&key).and_then(|s| s.sink);
-                    let result = persist(sink, path, outcome).await;
-                    run.persisted(key, result, hooks);
+                    flight.push(Box::pin(async move {
+                        (key, Answer::Persisted(persist(sink, path, outcome).await))
+                    }));
                 }
                 FleetStep::Discard { key } => {
                     slots.remove(&key);
@@ -194,6 +198,7 @@ impl Client {
                     let now = Instant::now();
                     match answer {
                         None => run.handle_input(now, None, Input::Tick)?,
+                        Some((key, Answer::Persisted(result))) => run.persisted(key, result, hooks),
                         Some((key, answer)) => {
                             self.answered(&mut run, &mut slots, &mut flight, key, answer)
                                 .await?
@@ -218,6 +223,9 @@ impl Client {
         let now = Instant::now();
         let input = match answer {
             Answer::Input(input) => input,
+            Answer::Persisted(_) => {
+                return Err(Error::Internal(format!("{key}: a file out of turn")));
+            }
             Answer::Head { id, response } => {
                 let head = head_of(&response);
                 slots.entry(key).or_default().held = Some(response);

@@ -57,16 +57,14 @@
 //! deadline bounds a run). reqwest's own retries should be off (`retry::never()`): the core
 //! retries.
 
-use d1_export_core::lookup::{self, Page};
+use d1_export_core::lookup::Page;
 use d1_export_core::wire::DatabaseInfo;
 pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Export, Input, RequestId, TransportFailure};
-use d1_export_transport::{
-    classify_chain, place, BuildClient, Digest, Drive, Flow, Runner, Sink, Step,
-};
+use d1_export_core::{Input, Machine, RequestId, TransportFailure};
+use d1_export_transport::{classify_chain, place, BuildClient, Digest, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
     JitterSeed,
@@ -74,7 +72,6 @@ pub use d1_export_transport::{
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod fleet;
@@ -189,7 +186,7 @@ impl Client {
         let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
         let dest: PathBuf = path.as_ref().to_owned();
         async move {
-            let export = Export::new(this.config.machine_config(), job, Instant::now())?;
+            let export = this.config.export(&job)?;
             let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
@@ -230,7 +227,7 @@ impl Client {
     {
         let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
         async move {
-            let export = Export::new(this.config.machine_config(), job, Instant::now())?;
+            let export = this.config.export(&job)?;
             let mut sink = AsyncSink::Stream {
                 writer,
                 digest: Digest::new(),
@@ -247,13 +244,7 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> impl Future<Output = Result<DatabaseInfo, Error>> + Send + 'static {
-        let call = lookup::find_database(
-            self.config.machine_config(),
-            account,
-            name_or_id,
-            Instant::now(),
-        )
-        .map_err(|e| Error::Config(e.to_string()));
+        let call = self.config.find_database(account, name_or_id);
         self.lookup(call)
     }
 
@@ -264,14 +255,7 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> impl Future<Output = Result<Page, Error>> + Send + 'static {
-        let call = lookup::list_databases(
-            self.config.machine_config(),
-            account,
-            page,
-            per_page,
-            Instant::now(),
-        )
-        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()));
+        let call = self.config.list_databases(account, page, per_page);
         self.lookup(call)
     }
 
@@ -282,13 +266,7 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
     ) -> impl Future<Output = Result<String, Error>> + Send + 'static {
-        let call = lookup::current_bookmark(
-            self.config.machine_config(),
-            account,
-            database,
-            Instant::now(),
-        )
-        .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()));
+        let call = self.config.current_bookmark(account, database);
         self.lookup(call)
     }
 
@@ -297,7 +275,7 @@ impl Client {
         call: Result<M, Error>,
     ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
     where
-        M: Drive + Send + 'static,
+        M: Machine + Send + 'static,
         M::Outcome: Send,
     {
         let this = self.clone();
@@ -317,13 +295,29 @@ impl Client {
         on_event: &mut F,
     ) -> Result<M::Outcome, Error>
     where
-        M: Drive,
+        M: Machine,
+        W: AsyncWrite + Unpin,
+        F: FnMut(&Event),
+    {
+        self.run_with(Runner::new(machine), sink, cancel, on_event)
+            .await
+    }
+
+    /// [`run`](Self::run) with a runner set up (an import's file to upload).
+    async fn run_with<M, W, F>(
+        &self,
+        mut runner: Runner<M>,
+        sink: &mut AsyncSink<W>,
+        cancel: &CancelToken,
+        on_event: &mut F,
+    ) -> Result<M::Outcome, Error>
+    where
+        M: Machine,
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(machine);
         // The response whose head was fed, until `WriteBody` or any other step.
         let mut held: Option<reqwest::Response> = None;
         loop {
@@ -444,7 +438,7 @@ impl Client {
 
     /// Streams a download body into the sink, reporting progress after each chunk; the final
     /// input (`None` on cancel, `Some(Cancel)`-free: the loop feeds the cancel).
-    async fn stream<M: Drive, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
+    async fn stream<M: Machine, W: AsyncWrite + Unpin, F: FnMut(&Event)>(
         &self,
         runner: &mut Runner<M>,
         id: RequestId,
@@ -549,7 +543,7 @@ struct Blocking {
     /// Removed when this is dropped before the commit (the sink may be on the pool then).
     guard: Option<PathBuf>,
     sink: Option<Sink<io::Sink>>,
-    running: Option<tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>>,
+    running: Option<tokio::task::JoinHandle<Returned>>,
     batch: Vec<bytes::Bytes>,
     batched: usize,
 }
@@ -630,6 +624,9 @@ impl<W: AsyncWrite + Unpin> AsyncSink<W> {
         }
     }
 }
+
+/// What a blocking write gives back: the sink, and how the write went.
+type Returned = (Sink<io::Sink>, Result<(), Error>);
 
 impl Drop for Blocking {
     fn drop(&mut self) {

@@ -7,7 +7,7 @@ use d1_export_core::{
     AccountId, DatabaseId, Event, Import, ImportJob, ImportOutcome, Input, RequestId,
 };
 use d1_export_transport::{
-    measure_sql_file, CancelToken, Drive, Error, Flow, ImportRun, Runner, UploadCounter,
+    measure_sql_file, CancelToken, Error, Flow, ImportRun, Runner, UploadCounter,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -64,20 +64,17 @@ impl Client {
             };
             let import = Import::new(this.config.machine_config(), job, Instant::now())?;
             let mut none = AsyncSink::<tokio::io::Sink>::None;
-            this.run(
-                ImportRun::new(import, path),
-                &mut none,
-                &cancel,
-                &mut on_event,
-            )
-            .await
+            let runner =
+                Runner::new(ImportRun::new(import, path.clone())).with_upload_source(Some(&path));
+            this.run_with(runner, &mut none, &cancel, &mut on_event)
+                .await
         }
     }
 
     /// Sends one upload: `length` bytes of the file at `source` as the body of `request`,
     /// streamed. Returns what to feed the machine (`None`: cancelled or the run ended).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn upload<M: Drive, F: FnMut(&Event)>(
+    pub(crate) async fn upload<M: d1_export_core::Machine, F: FnMut(&Event)>(
         &self,
         id: RequestId,
         request: http::Request<()>,

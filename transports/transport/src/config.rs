@@ -1,10 +1,13 @@
 //! Client settings shared by both drivers.
 
 use crate::error::Error;
+use d1_export_core::lookup::{self, Call, Page};
+use d1_export_core::wire::DatabaseInfo;
+use d1_export_core::{AccountId, DatabaseId, Export, Job};
 use d1_export_core::{
     ApiBase, ApiToken, Config, DownloadPolicy, JobGonePolicy, Pacing, RetryPolicy,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The `User-Agent` both drivers send: `d1-export/<version>`.
 pub const USER_AGENT: &str = concat!("d1-export/", env!("CARGO_PKG_VERSION"));
@@ -102,10 +105,58 @@ impl ClientConfig {
         core
     }
 
+    /// A new export machine for `job` (fresh jitter seed, started now).
+    pub fn export(&self, job: &Job) -> Result<Export, Error> {
+        Ok(Export::new(
+            self.machine_config(),
+            job.clone(),
+            Instant::now(),
+        )?)
+    }
+
+    /// A new lookup machine: a database by name, or an id checked.
+    pub fn find_database(
+        &self,
+        account: &AccountId,
+        name_or_id: &str,
+    ) -> Result<Call<DatabaseInfo>, Error> {
+        lookup::find_database(self.machine_config(), account, name_or_id, Instant::now())
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// A new lookup machine: one page of the account's databases (`page` from 1).
+    pub fn list_databases(
+        &self,
+        account: &AccountId,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Call<Page>, Error> {
+        lookup::list_databases(
+            self.machine_config(),
+            account,
+            page,
+            per_page,
+            Instant::now(),
+        )
+        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))
+    }
+
+    /// A new lookup machine: the database's current time-travel bookmark.
+    pub fn current_bookmark(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+    ) -> Result<Call<String>, Error> {
+        lookup::current_bookmark(self.machine_config(), account, database, Instant::now())
+            .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))
+    }
+
     /// Fail fast instead of riding out outages: 2 attempts per request with short back-off,
     /// a 5 s connect timeout and a 30 s read timeout (the API holds a long-poll up to ~30 s).
-    /// A dead host gives up in about 10 s instead of the default's ~50 s; a running export is
-    /// still polled and downloaded as usual. For interactive tools and health checks.
+    /// A refused connection gives up in about a second (two attempts, paced 1 s apart), an
+    /// unreachable host after two connect timeouts, instead of the default's ~50 s; a
+    /// running export is still polled and downloaded as usual. For interactive tools and
+    /// health checks.
     #[must_use]
     pub fn fail_fast(mut self) -> Self {
         self.core.retry = RetryPolicy {

@@ -4,47 +4,8 @@
 
 use crate::digest::Digest;
 use crate::error::Error;
-use d1_export_core::lookup::Call;
-use d1_export_core::{Event, Export, Input, Machine, Outcome, Output, RequestId, State};
+use d1_export_core::{Event, Input, Machine, Outcome, Output, RequestId};
 use std::time::Instant;
-
-/// A [`Machine`] a driver can run: the export, or a lookup [`Call`].
-///
-/// The extra methods let a driver deliver progress events while it streams a body, without
-/// moving the machine on.
-pub trait Drive: Machine {
-    /// The next queued event, if any (see [`Export::poll_event`]).
-    fn poll_event(&mut self) -> Option<Event>;
-
-    /// Whether the run has ended (a driver streaming a body stops reading then).
-    fn is_over(&self) -> bool;
-
-    /// The file an upload streams (an import's SQL file); `None` for machines that upload
-    /// nothing.
-    fn upload_source(&self) -> Option<&std::path::Path> {
-        None
-    }
-}
-
-impl Drive for Export {
-    fn poll_event(&mut self) -> Option<Event> {
-        Export::poll_event(self)
-    }
-
-    fn is_over(&self) -> bool {
-        matches!(self.state(), State::Complete | State::Failed)
-    }
-}
-
-impl<T: Clone> Drive for Call<T> {
-    fn poll_event(&mut self) -> Option<Event> {
-        None
-    }
-
-    fn is_over(&self) -> bool {
-        false
-    }
-}
 
 /// The result of a whole export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,21 +115,34 @@ pub enum Flow {
 /// One machine being driven: what both drivers' loops share. Any step other than
 /// [`Step::WriteBody`] means a held download body is to be dropped unread.
 #[derive(Debug)]
-pub struct Runner<M> {
+pub struct Runner<M: Machine> {
     machine: M,
+    /// An output the machine gave instead of "keep streaming": the next step.
+    pending: Option<Output<M::Outcome>>,
     /// The download whose head was fed, until its body is written or dropped.
     held: Option<RequestId>,
     cancel_fed: bool,
+    /// The file an upload sends (an import's SQL file).
+    upload_source: Option<std::path::PathBuf>,
 }
 
-impl<M: Drive> Runner<M> {
+impl<M: Machine> Runner<M> {
     /// Drives `machine`.
     pub fn new(machine: M) -> Self {
         Self {
             machine,
+            pending: None,
             held: None,
             cancel_fed: false,
+            upload_source: None,
         }
+    }
+
+    /// The file the machine's uploads send (an import's SQL file).
+    #[must_use]
+    pub fn with_upload_source(mut self, source: Option<&std::path::Path>) -> Self {
+        self.upload_source = source.map(std::path::Path::to_owned);
+        self
     }
 
     /// The machine.
@@ -181,8 +155,15 @@ impl<M: Drive> Runner<M> {
         if cancelled {
             self.cancel()?;
         }
-        let step = match self.machine.poll_output() {
-            Output::Event(event) => return Ok(Step::Event(event)),
+        let output = match self.pending.take() {
+            Some(output) => output,
+            None => self.machine.poll_output(),
+        };
+        let step = match output {
+            Output::Event(event) => {
+                crate::trace::event(&event);
+                return Ok(Step::Event(event));
+            }
             Output::Done(result) => Step::Done(Error::from_core_result(result)),
             Output::Send { id, request } => Step::Send {
                 id,
@@ -199,10 +180,18 @@ impl<M: Drive> Runner<M> {
                 }
                 return Ok(Step::WriteBody { id, start_at });
             }
-            Output::WaitUntil(at) => Step::Wait(at),
+            Output::WaitUntil(at) => {
+                crate::trace::wait(at);
+                Step::Wait(at)
+            }
+            Output::KeepStreaming { id } => {
+                return Err(Error::Internal(format!(
+                    "keep streaming {id}, but no body streams"
+                )))
+            }
             Output::Upload { id, mut request } => {
                 crate::drive::strip_authorization(&mut request);
-                let source = self.machine.upload_source().ok_or_else(|| {
+                let source = self.upload_source.clone().ok_or_else(|| {
                     Error::Internal(format!("upload {id}: the machine has no file to upload"))
                 })?;
                 let length = request
@@ -213,7 +202,7 @@ impl<M: Drive> Runner<M> {
                     .ok_or_else(|| Error::Internal(format!("upload {id}: no Content-Length")))?;
                 Step::Upload {
                     id,
-                    source: source.to_owned(),
+                    source,
                     request,
                     length,
                     limit: self.machine.reply_limit(),
@@ -251,18 +240,31 @@ impl<M: Drive> Runner<M> {
         sent: u64,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<Flow, Error> {
-        if !self.machine.is_over() {
-            self.machine
-                .handle_input(Instant::now(), Input::UploadProgress { id, sent })?;
+        self.machine
+            .handle_input(Instant::now(), Input::UploadProgress { id, sent })?;
+        self.keep_streaming(id, on_event)
+    }
+
+    /// Takes the machine's events until it says "keep streaming" `id`; anything else ends the
+    /// body and is the next step.
+    fn keep_streaming(
+        &mut self,
+        id: RequestId,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Flow, Error> {
+        loop {
+            match self.machine.poll_output() {
+                Output::Event(event) => {
+                    crate::trace::event(&event);
+                    on_event(&event)
+                }
+                Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
+                other => {
+                    self.pending = Some(other);
+                    return Ok(Flow::Stop);
+                }
+            }
         }
-        while let Some(event) = self.machine.poll_event() {
-            on_event(&event);
-        }
-        Ok(if self.machine.is_over() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        })
     }
 
     /// Reports `written` bytes of body `id` in the sink; hands the events this brings to
@@ -275,13 +277,20 @@ impl<M: Drive> Runner<M> {
     ) -> Result<Flow, Error> {
         self.machine
             .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
-        while let Some(event) = self.machine.poll_event() {
-            on_event(&event);
+        // One way out of the machine: its events, then "keep streaming" — or anything else,
+        // which ends the body and is the next step.
+        loop {
+            match self.machine.poll_output() {
+                Output::Event(event) => {
+                    crate::trace::event(&event);
+                    on_event(&event)
+                }
+                Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
+                other => {
+                    self.pending = Some(other);
+                    return Ok(Flow::Stop);
+                }
+            }
         }
-        Ok(if self.machine.is_over() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        })
     }
 }

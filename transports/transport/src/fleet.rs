@@ -11,6 +11,7 @@ use d1_export_core::{
     AccountId, Config, DatabaseId, DumpOptions, Event, Finished, Fleet, FleetInput, FleetOutput,
     Input, Job, Outcome, Output, RateBudget, RequestId, Task, TaskKey,
 };
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,9 +23,9 @@ pub struct FleetOptions {
     pub dump: DumpOptions,
     /// Exports running at once (at least 1).
     pub concurrency: usize,
-    /// Only databases whose name matches one of these globs (`*`, `?`); empty: all.
+    /// Only databases whose name matches one of these globs (see [`NameFilter`]); empty: all.
     pub include: Vec<String>,
-    /// No database whose name matches one of these globs.
+    /// No database whose name matches one of these globs (see [`NameFilter`]).
     pub exclude: Vec<String>,
     /// Skip a database whose current bookmark equals the one its previous export recorded.
     pub skip_unchanged: bool,
@@ -51,18 +52,69 @@ impl Default for FleetOptions {
 impl FleetOptions {
     /// The databases to export, in listing order: selected by the globs, each once.
     pub fn select(&self, listed: Vec<DatabaseInfo>) -> Vec<DatabaseInfo> {
+        let filter = self.filter();
         let mut seen = std::collections::HashSet::new();
         listed
             .into_iter()
-            .filter(|d| self.selects(&d.name) && seen.insert(d.uuid.clone()))
+            .filter(|d| filter.selects(&d.name) && seen.insert(d.uuid.clone()))
             .collect()
     }
 
     /// Whether a database of this name is selected by the globs.
     pub fn selects(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, name)))
-            && !self.exclude.iter().any(|g| glob_match(g, name))
+        self.filter().selects(name)
     }
+
+    /// The include and exclude globs, compiled once.
+    pub fn filter(&self) -> NameFilter {
+        NameFilter::new(&self.include, &self.exclude)
+    }
+}
+
+/// Database names selected by include and exclude globs, compiled with `globset`: `*` any
+/// run of characters, `?` one character, `[a-z]` a class, `{prod,staging}` alternatives,
+/// `\` escapes; case-sensitive. A name is selected when it matches an include glob (or there
+/// is none) and no exclude glob. A pattern that is not a valid glob (check patterns first
+/// with [`check_glob`]) is matched as literal text.
+#[derive(Debug, Clone)]
+pub struct NameFilter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl NameFilter {
+    /// Compiles the globs.
+    pub fn new(include: &[String], exclude: &[String]) -> Self {
+        Self {
+            include: (!include.is_empty()).then(|| glob_set(include)),
+            exclude: glob_set(exclude),
+        }
+    }
+
+    /// Whether a database of this name is selected.
+    pub fn selects(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
+    }
+}
+
+/// Whether `pattern` is a valid glob for [`NameFilter`]; the error says what is wrong.
+pub fn check_glob(pattern: &str) -> Result<(), globset::Error> {
+    Glob::new(pattern).map(|_| ())
+}
+
+fn glob(pattern: &str) -> Glob {
+    Glob::new(pattern)
+        .or_else(|_| Glob::new(&globset::escape(pattern)))
+        .expect("an escaped pattern is a valid glob")
+}
+
+fn glob_set(patterns: &[String]) -> GlobSet {
+    let mut set = GlobSetBuilder::new();
+    for p in patterns {
+        set.add(glob(p));
+    }
+    // Globs that compiled one by one also compile as a set.
+    set.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
 /// How one database ended.
@@ -251,9 +303,11 @@ impl FleetRun {
         Ok(run)
     }
 
-    /// The most requests in flight at once (a blocking driver's pool size).
+    /// The most I/O jobs in flight at once (a blocking driver's pool size): a request or a
+    /// body of each running export and each bookmark check, a list page, and the files being
+    /// synced.
     pub fn most_in_flight(&self) -> usize {
-        2 * self.options.concurrency.max(1) + 1
+        3 * self.options.concurrency.max(1) + 1
     }
 
     fn list(&mut self, page: u32) -> Result<(), Error> {
@@ -496,7 +550,10 @@ impl FleetRun {
                         return step;
                     }
                 }
-                FleetOutput::WaitUntil(at) => return FleetStep::WaitUntil(at),
+                FleetOutput::WaitUntil(at) => {
+                    crate::trace::wait(at);
+                    return FleetStep::WaitUntil(at);
+                }
                 FleetOutput::Idle => {
                     if !self.checks.is_empty() || self.listing {
                         // Only reachable if a push failed; nothing is running to wait for.
@@ -526,6 +583,8 @@ impl FleetRun {
                 .started
                 .get_or_insert_with(|| (SystemTime::now(), Instant::now()));
             if let Output::Event(event) = &output {
+                tracing::debug_span!(target: crate::trace::TARGET, "fleet", database = ?entry.info.name)
+                    .in_scope(|| crate::trace::event(event));
                 hooks.on_event(&entry.info, event);
             }
             if let Output::WriteBody { id, start_at } = output {
@@ -556,7 +615,10 @@ impl FleetRun {
                 )));
                 None
             }
-            Output::WriteBody { .. } | Output::Event(_) | Output::WaitUntil(_) => None,
+            Output::WriteBody { .. }
+            | Output::KeepStreaming { .. }
+            | Output::Event(_)
+            | Output::WaitUntil(_) => None,
         }
     }
 
@@ -610,32 +672,9 @@ pub fn dump_file_name(database: &DatabaseInfo) -> String {
     format!("{name}-{uuid}.sql")
 }
 
-/// Shell-style glob: `*` any run of characters, `?` one character; everything else literal.
+/// Whether `text` matches the glob `pattern`, as [`NameFilter`] matches it.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(c) if *c == '?' || *c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    glob(pattern).compile_matcher().is_match(text)
 }
 
 #[cfg(test)]
@@ -655,6 +694,19 @@ mod tests {
             ("a*b*c", "axxbyy", false),
             ("", "", true),
             ("", "x", false),
+            // Beyond `*` and `?`: classes, alternatives, escapes; a path separator is just a
+            // character in a database name.
+            ("db[0-9]", "db7", true),
+            ("db[0-9]", "dbx", false),
+            ("{prod,staging}-*", "staging-eu", true),
+            ("{prod,staging}-*", "dev-eu", false),
+            ("a\\*", "a*", true),
+            ("a\\*", "ab", false),
+            ("*", "a/b", true),
+            ("Prod-*", "prod-eu", false),
+            // Not a glob (an unclosed class): literal text.
+            ("db[", "db[", true),
+            ("db[", "db1", false),
         ] {
             assert_eq!(glob_match(p, t), want, "{p} {t}");
         }
@@ -666,6 +718,16 @@ mod tests {
         assert!(o.selects("prod-eu"));
         assert!(!o.selects("prod-old"));
         assert!(!o.selects("dev"));
+        assert!(FleetOptions::default().selects("anything"));
+        let several = NameFilter::new(&["a*".into(), "b*".into()], &["*z".into(), "ab".into()]);
+        let picked: Vec<&str> = ["a1", "b1", "c1", "az", "ab", "bz"]
+            .into_iter()
+            .filter(|n| several.selects(n))
+            .collect();
+        assert_eq!(picked, ["a1", "b1"]);
+        assert!(check_glob("db[0-9]").is_ok());
+        assert!(check_glob("db[").is_err());
+        assert!(check_glob("{a,b").is_err());
     }
 
     #[test]

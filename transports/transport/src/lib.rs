@@ -15,6 +15,10 @@
 //! - [`Runner`]: the driving loop's bookkeeping; a driver only does each [`Step`]'s I/O.
 //! - [`FleetRun`], [`FleetOptions`], [`FleetHooks`], [`DatabaseReport`]: exporting every
 //!   database of an account under one request budget (the drivers execute its steps).
+//! - `tracing` events from both drivers, under the target [`TRACING_TARGET`] (`d1_export`):
+//!   retries (`info`), pauses the service forced and restarts (`warn`), pacing waits and
+//!   milestones (`debug`), byte progress (`trace`). They cost nothing without a subscriber and
+//!   never carry the token or a signed URL.
 //!
 //! Protocol decisions (pacing, retries, resume, validation) are not here: they are the core's.
 //! The drivers are `d1-export-ureq` (blocking) and `d1-export-reqwest` (async).
@@ -41,6 +45,7 @@ mod error;
 mod fleet;
 mod output;
 mod sink;
+mod trace;
 mod upload;
 
 pub use builder::{BuildClient, ClientBuilder};
@@ -48,17 +53,20 @@ pub use cancel::{CancelToken, Cancelled};
 pub use classify::{classify_chain, classify_io};
 pub use config::{ClientConfig, JitterSeed, ENV_ACCOUNT_ID, ENV_API_BASE, ENV_TOKEN, USER_AGENT};
 pub use digest::{place, Digest, Placement};
-pub use drive::{strip_authorization, Drive, ExportOutcome, Flow, Runner, Step};
+pub use drive::{strip_authorization, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use fleet::{
-    dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks, FleetOptions, FleetRun,
-    FleetStep, NoHooks,
+    check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
+    FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
 };
 pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,
     PartFile,
 };
 pub use sink::{FileSink, Sink};
+/// The `tracing` target of every event the drivers emit (retries, pacing waits, pauses,
+/// restarts, milestones); see the crate docs.
+pub use trace::TARGET as TRACING_TARGET;
 pub use upload::{measure_sql_file, ImportRun, UploadCounter, UploadReader};
 
 pub use d1_export_core::lookup::Page;

@@ -86,7 +86,8 @@ pub fn check_destination(dest: &Path) -> io::Result<()> {
 
 impl PartFile {
     /// Creates a new, empty temporary file beside `dest` (opened for reading and writing),
-    /// private (see the [module](self) docs), after removing stale ones for `dest`.
+    /// private (`0600`, or the mode of the file it will replace), after removing stale ones
+    /// of ours for `dest`.
     ///
     /// Fails if `dest` is a directory or has no file name, or if its directory does not
     /// exist or cannot be written.

@@ -3,11 +3,8 @@
 //! the file it uploads), and a reader that counts what went out and stops on a cancel.
 
 use crate::cancel::CancelToken;
-use crate::drive::Drive;
 use crate::error::Error;
-use d1_export_core::{
-    Event, Import, ImportOutcome, Input, InputError, Machine, Md5, Output, SqlFile,
-};
+use d1_export_core::{Import, ImportOutcome, Input, InputError, Machine, Md5, Output, SqlFile};
 use md5::{Digest as _, Md5 as Md5Hasher};
 use std::fs::File;
 use std::io::{self, Read};
@@ -106,9 +103,9 @@ impl<R: Read> Read for UploadReader<R> {
     }
 }
 
-/// An import and the file it uploads: the machine a driver runs for
-/// `import_from_path` (the [`Runner`](crate::Runner) takes the upload's body from
-/// [`Drive::upload_source`]).
+/// An import and the file it uploads: the machine a driver runs for `import_from_path` (its
+/// [`Runner`](crate::Runner) gets the file with
+/// [`with_upload_source`](crate::Runner::with_upload_source)).
 #[derive(Debug)]
 pub struct ImportRun {
     import: Import,
@@ -141,17 +138,10 @@ impl Machine for ImportRun {
     }
 }
 
-impl Drive for ImportRun {
-    fn poll_event(&mut self) -> Option<Event> {
-        self.import.poll_event()
-    }
-
-    fn is_over(&self) -> bool {
-        self.import.is_over()
-    }
-
-    fn upload_source(&self) -> Option<&Path> {
-        Some(&self.source)
+impl ImportRun {
+    /// The file the import uploads.
+    pub fn source(&self) -> &Path {
+        &self.source
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::{classify, Client, Worker};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, Input, RequestId, TaskKey};
+use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
     strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
     FleetStep, Sink,
@@ -36,6 +36,12 @@ enum Job {
         reader: Box<Reader>,
         buf: Vec<u8>,
     },
+    /// Check a verified sink against the core's outcome, sync it and rename it into place.
+    Persist {
+        key: TaskKey,
+        sink: Result<Sink<io::Sink>, Error>,
+        outcome: Outcome,
+    },
 }
 
 /// What a worker hands back.
@@ -55,6 +61,8 @@ enum Answer {
         buf: Vec<u8>,
         read: io::Result<usize>,
     },
+    /// A verified file, synced and renamed (or why not).
+    Persisted(Result<ExportOutcome, Error>),
 }
 
 fn work(worker: &mut Worker, job: Job) -> (TaskKey, Answer) {
@@ -71,6 +79,14 @@ fn work(worker: &mut Worker, job: Job) -> (TaskKey, Answer) {
                 (input, _) => Answer::Input(input),
             };
             (key, answer)
+        }
+        Job::Persist { key, sink, outcome } => {
+            let result = sink.and_then(|sink| {
+                let checked = ExportOutcome::new(outcome, &sink.digest())?;
+                sink.commit()?;
+                Ok(checked)
+            });
+            (key, Answer::Persisted(result))
         }
         Job::Read {
             key,
@@ -212,7 +228,7 @@ impl Client {
             options.clone(),
             Instant::now(),
         )?;
-        let mut pool = Pool::new(self, run.most_in_flight().min(65));
+        let mut pool = Pool::new(self, run.most_in_flight().min(129));
         let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
         let mut cancel_fed = false;
         loop {
@@ -280,12 +296,8 @@ impl Client {
                         // A file whose every byte was already there (or empty).
                         None => Sink::file(&path),
                     };
-                    let result = sink.and_then(|sink| {
-                        let checked = ExportOutcome::new(outcome, &sink.digest())?;
-                        sink.commit()?;
-                        Ok(checked)
-                    });
-                    run.persisted(key, result, hooks);
+                    // Synced and renamed on a worker, beside the other requests.
+                    pool.submit(Job::Persist { key, sink, outcome })?;
                 }
                 FleetStep::Discard { key } => {
                     slots.remove(&key);
@@ -296,6 +308,7 @@ impl Client {
                         .saturating_duration_since(Instant::now())
                         .min(Duration::from_millis(25));
                     match pool.next(wait) {
+                        Some((key, Answer::Persisted(result))) => run.persisted(key, result, hooks),
                         Some((key, answer)) => {
                             self.answered(&mut run, &mut slots, &mut pool, key, answer)?
                         }
@@ -320,6 +333,9 @@ impl Client {
         let now = Instant::now();
         let input = match answer {
             Answer::Input(input) => input,
+            Answer::Persisted(_) => {
+                return Err(Error::Internal(format!("{key}: a file out of turn")));
+            }
             Answer::Head { id, head, body } => {
                 slots.entry(key).or_default().held = Some(body);
                 Input::DownloadHead { id, head }

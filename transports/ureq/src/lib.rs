@@ -47,14 +47,14 @@
 //! run). What the protocol needs is set on every request regardless: statuses as responses
 //! (`http_status_as_error(false)`), no redirects, no `Accept-Encoding`.
 
-use d1_export_core::lookup::{self, Page};
+use d1_export_core::lookup::Page;
 use d1_export_core::wire::DatabaseInfo;
 pub use d1_export_core::{
     AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
     RetryPolicy,
 };
-use d1_export_core::{Export, Input, RequestId, TransportFailure};
-use d1_export_transport::{classify_io, BuildClient, Drive, Flow, Runner, Sink, Step};
+use d1_export_core::{Input, Machine, RequestId, TransportFailure};
+use d1_export_transport::{classify_io, BuildClient, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
     JitterSeed,
@@ -62,7 +62,7 @@ pub use d1_export_transport::{
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod fleet;
 mod upload;
@@ -167,7 +167,7 @@ impl Client {
         cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
-        let export = Export::new(self.config.machine_config(), job.clone(), Instant::now())?;
+        let export = self.config.export(job)?;
         let mut sink = Sink::file(path.as_ref())?;
         let outcome = self.run(export, &mut sink, cancel, &mut on_event)?;
         let outcome = ExportOutcome::new(outcome, &sink.digest())?;
@@ -195,7 +195,7 @@ impl Client {
         cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
-        let export = Export::new(self.config.machine_config(), job.clone(), Instant::now())?;
+        let export = self.config.export(job)?;
         let mut sink = Sink::stream(writer);
         let outcome = self.run(export, &mut sink, cancel, &mut on_event)?;
         let outcome = ExportOutcome::new(outcome, &sink.digest())?;
@@ -210,13 +210,7 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
-        let call = lookup::find_database(
-            self.config.machine_config(),
-            account,
-            name_or_id,
-            Instant::now(),
-        )
-        .map_err(|e| Error::Config(e.to_string()))?;
+        let call = self.config.find_database(account, name_or_id)?;
         self.lookup(call)
     }
 
@@ -227,14 +221,7 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> Result<Page, Error> {
-        let call = lookup::list_databases(
-            self.config.machine_config(),
-            account,
-            page,
-            per_page,
-            Instant::now(),
-        )
-        .ok_or_else(|| Error::Config("cannot form the list URL".to_owned()))?;
+        let call = self.config.list_databases(account, page, per_page)?;
         self.lookup(call)
     }
 
@@ -245,32 +232,36 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
     ) -> Result<String, Error> {
-        let call = lookup::current_bookmark(
-            self.config.machine_config(),
-            account,
-            database,
-            Instant::now(),
-        )
-        .ok_or_else(|| Error::Config("cannot form the bookmark URL".to_owned()))?;
+        let call = self.config.current_bookmark(account, database)?;
         self.lookup(call)
     }
 
-    fn lookup<M: Drive>(&self, call: M) -> Result<M::Outcome, Error> {
+    fn lookup<M: Machine>(&self, call: M) -> Result<M::Outcome, Error> {
         let mut none = Sink::<io::Sink>::None;
         self.run(call, &mut none, &CancelToken::new(), &mut |_| {})
     }
 
     /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
-    fn run<M: Drive, W: Write>(
+    fn run<M: Machine, W: Write>(
         &self,
         machine: M,
         sink: &mut Sink<W>,
         cancel: &CancelToken,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<M::Outcome, Error> {
+        self.run_with(Runner::new(machine), sink, cancel, on_event)
+    }
+
+    /// [`run`](Self::run) with a runner set up (an import's file to upload).
+    fn run_with<M: Machine, W: Write>(
+        &self,
+        mut runner: Runner<M>,
+        sink: &mut Sink<W>,
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<M::Outcome, Error> {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(machine);
         let mut io = Io::new(self.agent.clone(), self.config.buffer_size);
         loop {
             match runner.next(call.is_cancelled())? {
@@ -430,7 +421,7 @@ impl Io {
 
     /// Streams the held body of `id` into the sink, reporting progress; the final input
     /// (`None` when the run ended meanwhile: the loop feeds the cancel or sees the end).
-    fn stream<M: Drive, W: Write>(
+    fn stream<M: Machine, W: Write>(
         &mut self,
         id: RequestId,
         sink: &mut Sink<W>,

@@ -8,7 +8,7 @@ use d1_export_core::{
     TransportFailure,
 };
 use d1_export_transport::{
-    measure_sql_file, CancelToken, Drive, Error, Flow, ImportRun, Runner, Sink, UploadCounter,
+    measure_sql_file, CancelToken, Error, Flow, ImportRun, Runner, Sink, UploadCounter,
     UploadReader,
 };
 use std::fs::File;
@@ -53,12 +53,8 @@ impl Client {
         };
         let import = Import::new(self.config.machine_config(), job, Instant::now())?;
         let mut none = Sink::<io::Sink>::None;
-        self.run(
-            ImportRun::new(import, path),
-            &mut none,
-            cancel,
-            &mut on_event,
-        )
+        let runner = Runner::new(ImportRun::new(import, path)).with_upload_source(Some(path));
+        self.run_with(runner, &mut none, cancel, &mut on_event)
     }
 }
 
@@ -66,7 +62,7 @@ impl Client {
 /// streamed on a helper thread. Returns what to feed the machine (`None`: cancelled or the
 /// run ended meanwhile; the loop sees to it).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn upload<M: Drive>(
+pub(crate) fn upload<M: d1_export_core::Machine>(
     agent: &ureq::Agent,
     id: RequestId,
     request: http::Request<()>,

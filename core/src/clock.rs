@@ -1,5 +1,7 @@
-//! What every machine shares: the time it was last told, its deadline, request ids, the retry
-//! counter and back-off, and the queue of events and the final result.
+//! The part every machine shares, named for what it is: its clock (the time it was last told,
+//! its deadline, never read from the system), the attempt counter and back-off of the request
+//! in hand, request ids, and the outbox (queued events, then the final result). Its fields
+//! are private: a machine reads and moves them through these methods only.
 
 use crate::config::RetryPolicy;
 use crate::error::{Error, Transient};
@@ -19,20 +21,20 @@ pub(crate) fn later(at: Instant, d: Duration) -> Instant {
 }
 
 #[derive(Debug)]
-pub(crate) struct Session<T> {
+pub(crate) struct Clock<T> {
     /// The latest time fed in (never earlier than before).
-    pub(crate) now: Instant,
-    pub(crate) deadline: Instant,
+    now: Instant,
+    deadline: Instant,
     next_id: u64,
     jitter: Jitter,
     retry: RetryPolicy,
     /// Failed attempts of the current request.
-    pub(crate) failures: u32,
+    failures: u32,
     events: VecDeque<Event>,
-    pub(crate) done: Option<Result<T, Error>>,
+    done: Option<Result<T, Error>>,
 }
 
-impl<T: Clone> Session<T> {
+impl<T: Clone> Clock<T> {
     pub(crate) fn new(now: Instant, deadline: Duration, retry: RetryPolicy) -> Self {
         Self {
             now,
@@ -56,6 +58,31 @@ impl<T: Clone> Session<T> {
 
     pub(crate) fn is_done(&self) -> bool {
         self.done.is_some()
+    }
+
+    /// The latest time fed in.
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// When the run must have ended.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The final result, once there.
+    pub(crate) fn result(&self) -> Option<&Result<T, Error>> {
+        self.done.as_ref()
+    }
+
+    /// Failed attempts of the request in hand.
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The request in hand got through (or a new one begins): back-off starts over.
+    pub(crate) fn reset_failures(&mut self) {
+        self.failures = 0;
     }
 
     pub(crate) fn new_id(&mut self) -> RequestId {
@@ -84,11 +111,6 @@ impl<T: Clone> Session<T> {
     /// Whether events wait to be polled.
     pub(crate) fn has_events(&self) -> bool {
         !self.events.is_empty()
-    }
-
-    /// Pops one queued event, if any.
-    pub(crate) fn pop_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
     }
 
     /// A wait that never passes the deadline.
