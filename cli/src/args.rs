@@ -191,6 +191,63 @@ pub enum Command {
     ///
     /// For example `d1-export man > ~/.local/share/man/man1/d1-export.1`, then `man d1-export`.
     Man,
+    /// Restore a SQL file into a D1 database (D1's import: upload, then apply).
+    ///
+    /// The file is first checked against D1's import rules (no BEGIN/COMMIT, no PRAGMA but
+    /// defer_foreign_keys, no writable_schema, statements up to 100 KB, no _cf_* tables, SQL
+    /// not a SQLite file, at most 5 GiB); a file that breaks them is refused (exit 7) and
+    /// nothing is sent. Then the database's current time-travel bookmark is printed with how
+    /// to go back to it, and on a terminal you confirm (D1 is unavailable while importing).
+    /// D1 applies the whole file or, on any error, nothing.
+    #[command(
+        override_usage = "d1-export import <DATABASE> --file <FILE> [--yes] [--json] [--driver async|blocking]\n                        [--account-id ID] [--api-base URL] [-q | -v...]"
+    )]
+    Import(ImportArgs),
+}
+
+/// `import <DATABASE> --file <FILE> ...` (fixed: scripts depend on it).
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The database: its UUID, or its name (looked up in the account).
+    #[arg(value_name = "DATABASE")]
+    pub database: String,
+
+    /// The SQL file to import (e.g. a dump written by `d1-export --importable`).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Print the outcome as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The transport: `async` (reqwest + tokio) or `blocking` (ureq).
+    #[arg(long, value_enum, default_value_t = DriverArg::Async)]
+    pub driver: DriverArg,
+
+    /// The account (default: CLOUDFLARE_ACCOUNT_ID).
+    #[arg(
+        long,
+        env = "CLOUDFLARE_ACCOUNT_ID",
+        value_name = "ID",
+        hide_env_values = true
+    )]
+    pub account_id: Option<String>,
+
+    /// The API base, `/client/v4` included (default: CLOUDFLARE_API_BASE_URL, else the real API).
+    #[arg(long, env = "CLOUDFLARE_API_BASE_URL", value_name = "URL")]
+    pub api_base: Option<String>,
+
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail (repeatable): retries and every service log line.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// `completions <SHELL>`.

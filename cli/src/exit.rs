@@ -28,9 +28,10 @@ pub enum Code {
     NotFound = 4,
     /// 5: the export failed on the service (or kept failing).
     Export = 5,
-    /// 6: the download (or writing the output) failed.
+    /// 6: the download (or writing the output) failed; for an import, the upload failed.
     Download = 6,
-    /// 7: the dump failed verification (it does not load, or fails the integrity check).
+    /// 7: the dump failed verification (it does not load, or fails the integrity check); for
+    /// an import, the file was refused before anything was sent (it breaks D1's rules).
     Verify = 7,
     /// 130: interrupted.
     Interrupted = 130,
@@ -67,7 +68,7 @@ impl Failure {
                 (CoreError::Cancelled, _) => Code::Interrupted,
                 (_, Some(Hint::Authentication | Hint::Account)) => Code::Auth,
                 (_, Some(Hint::NotFound)) => Code::NotFound,
-                (e, _) if e.is_download() => Code::Download,
+                (e, _) if e.is_download() || e.is_upload() => Code::Download,
                 _ => Code::Export,
             },
             _ => Code::Other,

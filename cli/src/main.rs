@@ -8,6 +8,7 @@ mod exit;
 mod fit;
 mod fleet;
 mod generate;
+mod import;
 mod manifest;
 mod report;
 mod restore_ready;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             print_generated(|out| generate::completions(*shell, out))
         }
         Some(Command::Man) => print_generated(generate::man),
+        Some(Command::Import(import)) => import::main(import),
     }
 }
 

@@ -10,7 +10,8 @@
 //! Download faults (truncation, first URL expired, a first 429, a changed object) apply once
 //! **per export job**, so a client that resumes or re-polls can finish; the framing and
 //! encoding faults apply to every download. Upload faults (a failed upload, a wrong `ETag`)
-//! apply once per file, so a client that uploads again can finish.
+//! hit the first N uploads of each file, so a client that uploads again can finish (or not,
+//! for a large N).
 
 use std::time::{Duration, Instant};
 
@@ -108,12 +109,12 @@ pub struct Faults {
     /// Every start of an export is answered "Currently processing a long-running export", in
     /// this layer.
     pub already_running: Option<Layer>,
-    /// The first upload of each file (per database and md5) breaks off: half the body is
+    /// The first N uploads of each file (per database and md5) break off: half the body is
     /// read, then the connection is reset without a reply.
-    pub fail_first_upload: bool,
-    /// The first upload of each file is answered 200 with an `ETag` that is not the file's
-    /// md5 (as if bytes had changed in transit), and is not kept.
-    pub wrong_first_upload_etag: bool,
+    pub failed_uploads: u64,
+    /// The first N uploads of each file (after the failed ones) are answered 200 with an
+    /// `ETag` that is not the file's md5 (as if bytes had changed in transit), and not kept.
+    pub wrong_upload_etags: u64,
     /// Every download stalls: the connection stays open and silent (until the client closes
     /// it or the emulator stops), before its head or after some body bytes.
     pub stall_download: Option<Stall>,

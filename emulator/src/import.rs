@@ -178,10 +178,14 @@ pub(crate) fn import(shared: &Arc<Shared>, req: &Request, db: &DatabaseConfig) -
             (_, None) => Answer::error(400, 7400, "ingest needs the filename given by init"),
         },
         Some("poll") => match body.current_bookmark.as_deref() {
-            Some(b) if !b.is_empty() => match shared.lock().imports.by_bookmark(&db.uuid, b) {
-                Some(id) => settle_and_reply(shared, id),
-                None => not_found(b),
-            },
+            Some(b) if !b.is_empty() => {
+                // (The lock is released before the reply waits for the import.)
+                let found = shared.lock().imports.by_bookmark(&db.uuid, b);
+                match found {
+                    Some(id) => settle_and_reply(shared, id),
+                    None => not_found(b),
+                }
+            }
             _ => Answer::error(400, 7400, "poll needs current_bookmark"),
         },
         _ => Answer::error(400, 7400, "action must be \"init\", \"ingest\" or \"poll\""),
@@ -617,7 +621,7 @@ pub(crate) fn serve_upload<R: BufRead>(
         (grant, attempt, path)
     };
     let faults = &shared.config.faults;
-    if faults.fail_first_upload && attempt == 1 {
+    if attempt <= faults.failed_uploads {
         // Read half the body, then reset the connection: the upload failed in transit.
         let _ = io::copy(&mut reader.take(length / 2), &mut io::sink());
         let mut st = shared.lock();
@@ -625,7 +629,9 @@ pub(crate) fn serve_upload<R: BufRead>(
         st.stats.record_request(&route, 0);
         return Flow::Reset;
     }
+    let began = Instant::now();
     let received = receive(reader, length, &path);
+    let took = began.elapsed();
     let md5 = match received {
         Ok(md5) => md5,
         Err(_) => {
@@ -635,11 +641,16 @@ pub(crate) fn serve_upload<R: BufRead>(
         }
     };
     let mut etag = md5.clone();
-    let corrupt = faults.wrong_first_upload_etag && attempt == 1;
+    let corrupt = attempt
+        <= faults
+            .failed_uploads
+            .saturating_add(faults.wrong_upload_etags);
     {
         let mut st = shared.lock();
         st.stats.uploads_completed += 1;
         st.stats.bytes_uploaded += length;
+        st.stats.last_upload_bytes = length;
+        st.stats.last_upload_nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         if corrupt {
             st.stats.record_fault("wrong_upload_etag");
             // As if a byte had changed in transit: another md5, and the file is not kept.

@@ -132,12 +132,12 @@ struct Serve {
     /// Add an unknown field to every JSON object of every reply.
     #[arg(long, help_heading = "Faults")]
     fault_extra_fields: bool,
-    /// Reset the first upload of each file half-way.
-    #[arg(long, help_heading = "Faults")]
-    fault_fail_upload: bool,
-    /// Answer the first upload of each file with a wrong ETag.
-    #[arg(long, help_heading = "Faults")]
-    fault_wrong_upload_etag: bool,
+    /// Reset the first N uploads of each file half-way.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Faults")]
+    fault_failed_uploads: u64,
+    /// Answer the next N uploads of each file with a wrong ETag.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Faults")]
+    fault_wrong_upload_etags: u64,
 }
 
 /// `250ms`, `10s`, `2m`, `1h`.
@@ -197,8 +197,8 @@ fn config(args: Serve) -> Result<EmulatorConfig, String> {
             expire_first_url: args.fault_expire_first_url,
             omit_active_status: args.fault_omit_status,
             extra_fields: args.fault_extra_fields,
-            fail_first_upload: args.fault_fail_upload,
-            wrong_first_upload_etag: args.fault_wrong_upload_etag,
+            failed_uploads: args.fault_failed_uploads,
+            wrong_upload_etags: args.fault_wrong_upload_etags,
             ..Faults::default()
         });
     if let Some(dir) = args.work_dir {

@@ -50,6 +50,12 @@ pub struct Stats {
     pub uploads_with_authorization: u64,
     /// Bytes of upload bodies received whole.
     pub bytes_uploaded: u64,
+    /// The body size of the last upload received whole.
+    pub last_upload_bytes: u64,
+    /// How long the last upload's body took to arrive, in nanoseconds: from the end of its
+    /// request head (after any `100 Continue`) to its last byte on disk. The same clock for
+    /// every client, so upload throughputs compare fairly.
+    pub last_upload_nanos: u64,
     /// Dump bytes written to download responses.
     pub bytes_served: u64,
     /// Faults injected, by name (`http_503`, `http_429`, `invalid_json`, `reset_connection`,

@@ -75,6 +75,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod fleet;
+mod upload;
 
 /// An async client: HTTP settings, the core's policies, a `reqwest::Client` and a shutdown
 /// token.
@@ -322,9 +323,25 @@ impl Client {
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
+        self.run_with(Runner::new(machine), sink, cancel, on_event)
+            .await
+    }
+
+    /// [`run`](Self::run) with a runner set up (an import's file to upload).
+    async fn run_with<M, W, F>(
+        &self,
+        mut runner: Runner<M>,
+        sink: &mut AsyncSink<W>,
+        cancel: &CancelToken,
+        on_event: &mut F,
+    ) -> Result<M::Outcome, Error>
+    where
+        M: Machine,
+        W: AsyncWrite + Unpin,
+        F: FnMut(&Event),
+    {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(machine);
         // The response whose head was fed, until `WriteBody` or any other step.
         let mut held: Option<reqwest::Response> = None;
         loop {
@@ -360,6 +377,25 @@ impl Client {
                     sink.place(start_at).await?;
                     self.stream(&mut runner, id, response, sink, &call, on_event)
                         .await?
+                }
+                Step::Upload {
+                    id,
+                    request,
+                    source,
+                    length,
+                    limit,
+                } => {
+                    self.upload(
+                        id,
+                        request,
+                        &source,
+                        length,
+                        limit,
+                        &mut runner,
+                        &call,
+                        on_event,
+                    )
+                    .await?
                 }
                 Step::Wait(at) => {
                     let at = tokio::time::Instant::from_std(at);

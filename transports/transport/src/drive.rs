@@ -83,6 +83,22 @@ pub enum Step<T> {
         /// Where the body's first byte goes.
         start_at: u64,
     },
+    /// Send this upload (already stripped of any `Authorization`) with the `length` bytes of
+    /// the file at `source` as its body, streamed, feeding [`Runner::upload_progress`] as
+    /// bytes go out; then feed `Input::Reply` (body read up to `limit` + 1 bytes) or
+    /// `Input::Failed`.
+    Upload {
+        /// The upload's id.
+        id: RequestId,
+        /// The `PUT` of the upload URL: a credential, never logged.
+        request: http::Request<()>,
+        /// The file to send.
+        source: std::path::PathBuf,
+        /// Its `Content-Length`.
+        length: u64,
+        /// The reply cap.
+        limit: usize,
+    },
     /// Sleep until then (or a cancel), then feed `Input::Tick` (or `Input::Cancel`).
     Wait(Instant),
     /// Hand this to the caller.
@@ -110,6 +126,8 @@ pub struct Runner<M: Machine> {
     /// The download whose head was fed, until its body is written or dropped.
     held: Option<RequestId>,
     cancel_fed: bool,
+    /// The file an upload sends (an import's SQL file).
+    upload_source: Option<std::path::PathBuf>,
 }
 
 impl<M: Machine> Runner<M> {
@@ -120,7 +138,15 @@ impl<M: Machine> Runner<M> {
             pending: None,
             held: None,
             cancel_fed: false,
+            upload_source: None,
         }
+    }
+
+    /// The file the machine's uploads send (an import's SQL file).
+    #[must_use]
+    pub fn with_upload_source(mut self, source: Option<&std::path::Path>) -> Self {
+        self.upload_source = source.map(std::path::Path::to_owned);
+        self
     }
 
     /// The machine.
@@ -167,10 +193,24 @@ impl<M: Machine> Runner<M> {
                     "keep streaming {id}, but no body streams"
                 )))
             }
-            Output::Upload { id, .. } => {
-                return Err(Error::Internal(format!(
-                    "upload {id}: this runner does not stream uploads"
-                )))
+            Output::Upload { id, mut request } => {
+                crate::drive::strip_authorization(&mut request);
+                let source = self.upload_source.clone().ok_or_else(|| {
+                    Error::Internal(format!("upload {id}: the machine has no file to upload"))
+                })?;
+                let length = request
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| Error::Internal(format!("upload {id}: no Content-Length")))?;
+                Step::Upload {
+                    id,
+                    source,
+                    request,
+                    length,
+                    limit: self.machine.reply_limit(),
+                }
             }
         };
         self.held = None;
@@ -194,6 +234,41 @@ impl<M: Machine> Runner<M> {
             self.machine.handle_input(Instant::now(), Input::Cancel)?;
         }
         Ok(())
+    }
+
+    /// Reports `sent` bytes of upload `id` sent; hands the events this brings to `on_event`,
+    /// and says whether to send on.
+    pub fn upload_progress(
+        &mut self,
+        id: RequestId,
+        sent: u64,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Flow, Error> {
+        self.machine
+            .handle_input(Instant::now(), Input::UploadProgress { id, sent })?;
+        self.keep_streaming(id, on_event)
+    }
+
+    /// Takes the machine's events until it says "keep streaming" `id`; anything else ends the
+    /// body and is the next step.
+    fn keep_streaming(
+        &mut self,
+        id: RequestId,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Flow, Error> {
+        loop {
+            match self.machine.poll_output() {
+                Output::Event(event) => {
+                    crate::trace::event(&event);
+                    on_event(&event)
+                }
+                Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
+                other => {
+                    self.pending = Some(other);
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
     }
 
     /// Reports `written` bytes of body `id` in the sink; hands the events this brings to

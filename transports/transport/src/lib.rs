@@ -47,6 +47,7 @@ mod fleet;
 mod output;
 mod sink;
 mod trace;
+mod upload;
 
 pub use builder::{BuildClient, ClientBuilder};
 pub use cancel::{CancelToken, Cancelled};
@@ -68,6 +69,7 @@ pub use sink::{FeedSink, FileSink, Sink};
 /// The `tracing` target of every event the drivers emit (retries, pacing waits, pauses,
 /// restarts, milestones); see the crate docs.
 pub use trace::TARGET as TRACING_TARGET;
+pub use upload::{measure_sql_file, ImportRun, UploadCounter, UploadReader};
 
 pub use d1_export_core::lookup::Page;
 pub use d1_export_core::wire::DatabaseInfo;

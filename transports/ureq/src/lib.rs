@@ -65,6 +65,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod fleet;
+mod upload;
 
 /// A blocking client: HTTP settings, the core's policies, an agent and a shutdown token.
 ///
@@ -265,9 +266,19 @@ impl Client {
         cancel: &CancelToken,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<M::Outcome, Error> {
+        self.run_with(Runner::new(machine), sink, cancel, on_event)
+    }
+
+    /// [`run`](Self::run) with a runner set up (an import's file to upload).
+    fn run_with<M: Machine, W: Write>(
+        &self,
+        mut runner: Runner<M>,
+        sink: &mut Sink<W>,
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<M::Outcome, Error> {
         let call = self.shutdown.child();
         cancel.forward_to(&call);
-        let mut runner = Runner::new(machine);
         let mut io = Io::new(self.agent.clone(), self.config.buffer_size);
         loop {
             match runner.next(call.is_cancelled())? {
@@ -286,6 +297,27 @@ impl Client {
                     if let Some(input) = io.stream(id, sink, &mut runner, &call, on_event)? {
                         runner.feed(input)?;
                     }
+                }
+                Step::Upload {
+                    id,
+                    request,
+                    source,
+                    length,
+                    limit,
+                } => {
+                    let input = upload::upload(
+                        &self.agent,
+                        id,
+                        request,
+                        &source,
+                        length,
+                        limit,
+                        self.config.buffer_size,
+                        &mut runner,
+                        &call,
+                        on_event,
+                    )?;
+                    runner.feed(input.unwrap_or(Input::Cancel))?;
                 }
                 Step::Wait(at) => {
                     let input = if call.wait_until(at) {
