@@ -567,7 +567,7 @@ struct Blocking {
     /// Removed when this is dropped before the commit (the sink may be on the pool then).
     guard: Option<PathBuf>,
     sink: Option<Sink<io::Sink>>,
-    running: Option<tokio::task::JoinHandle<(Sink<io::Sink>, Result<(), Error>)>>,
+    running: Option<tokio::task::JoinHandle<Returned>>,
     batch: Vec<bytes::Bytes>,
     batched: usize,
 }
@@ -646,6 +646,7 @@ impl<W: AsyncWrite + Unpin> AsyncSink<W> {
 }
 
 /// What a blocking write gives back: the sink, and how the write went.
+type Returned = (Sink<io::Sink>, Result<(), Error>);
 
 impl Drop for Blocking {
     fn drop(&mut self) {
