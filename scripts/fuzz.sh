@@ -19,7 +19,9 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(reply machine download request import fleet)
+  # `fleet` is left out of the default run while its known poll-gap failure is open (see the
+  # ignored fleet_invariants property in core/src/fleet.rs); run it by name.
+  targets=(reply machine download request import)
 fi
 sanitizer="${FUZZ_SANITIZER:-none}"
 
