@@ -19,12 +19,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  # `machine`, `import` and `fleet` are left out of the default run while the crashes they
-  # found are open (inputs in fuzz/pending/<target>/; machine: 13 API requests of one export
-  # within 10 s; fleet: a poll gap past max_gap, the ignored fleet_invariants property;
-  # import: an upload failure fed after its progress is refused as an unexpected id). Run them
-  # by name.
-  targets=(reply download request)
+  targets=(reply machine download request import fleet)
 fi
 sanitizer="${FUZZ_SANITIZER:-none}"
 

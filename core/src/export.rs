@@ -16,7 +16,7 @@ use crate::reply::{
 use crate::request::{api_request, download_request, export_body, export_uri};
 use crate::secret::SignedUrl;
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why an export could not even be set up (caller mistakes, found before any request).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,7 +161,7 @@ struct Tally {
     /// Bytes last reported in `DownloadProgress`.
     reported: u64,
     /// When the last API request went out: the next one waits `min_interval` from it (the
-    /// first poll after a start excepted), so no input sequence makes a storm.
+    /// first poll after the first start excepted), so no input sequence makes a storm.
     last_api_sent: Option<Instant>,
 }
 
@@ -171,6 +171,8 @@ struct Tally {
 #[derive(Debug)]
 pub struct Export {
     config: Config,
+    /// The most a running export's retry backs off (`max_gap`, less in a fleet).
+    poll_retry_cap: Duration,
     job: Job,
     uri: http::Uri,
     /// `Authorization`, built once (marked sensitive).
@@ -209,6 +211,7 @@ impl Export {
         let authorization = config.token.header_value();
         let body = (None, export_body(&job, None));
         Ok(Self {
+            poll_retry_cap: config.pacing.max_gap,
             config,
             job,
             uri,
@@ -218,6 +221,15 @@ impl Export {
             phase: starting(now),
             tally: Tally::default(),
         })
+    }
+
+    /// In a [`crate::Fleet`]: a running export's retry waits at most `cap` (not `max_gap`).
+    /// The shared budget paces the API there, and the scheduler, which knows every export's
+    /// deadline, decides when the retry goes; a back-off of its own near `max_gap` would leave
+    /// it no slot before the deadline when several exports retry at once.
+    pub(crate) fn with_poll_retry_cap(mut self, cap: Duration) -> Self {
+        self.poll_retry_cap = cap.min(self.config.pacing.max_gap);
+        self
     }
 
     /// The job this export runs.
@@ -324,7 +336,7 @@ impl Export {
     }
 
     /// The earliest an API request due at `at` may go: `min_interval` after the last one
-    /// went out, except the first poll after a start.
+    /// went out, except the first poll after the first start (not after a restart).
     fn api_floor(&self, at: Instant) -> Instant {
         let at_once = matches!(self.phase, Phase::Polling { at_once: true, .. });
         match self.tally.last_api_sent {
@@ -369,7 +381,7 @@ impl Export {
             Phase::Polling { .. }
             | Phase::Refreshing {
                 bookmark: Some(_), ..
-            } => Some(self.config.pacing.max_gap),
+            } => Some(self.poll_retry_cap),
             _ => None,
         };
         let forced = match (&reason, cap) {
@@ -377,8 +389,9 @@ impl Export {
                 Transient::Throttled {
                     retry_after: Some(after),
                 },
-                Some(max_gap),
-            ) => Some((*after).min(self.config.retry.max_retry_after)).filter(|p| *p > max_gap),
+                Some(_),
+            ) => Some((*after).min(self.config.retry.max_retry_after))
+                .filter(|p| *p > self.config.pacing.max_gap),
             _ => None,
         };
         match self.clock.retry(reason, cap) {
@@ -504,8 +517,10 @@ impl Export {
                 bookmark,
                 request: Request::Due(self.clock.now()),
                 // The reply that starts an export is never held; the first poll is where
-                // the service can hold (wrangler polls at once too).
-                at_once: true,
+                // the service can hold (wrangler polls at once too). Only the first start
+                // earns that: after a restart the poll waits `min_interval` like any other,
+                // so no 10 s window ever holds more than 12 API requests.
+                at_once: !self.tally.restarted,
             },
             (
                 Phase::Refreshing {

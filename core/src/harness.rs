@@ -1083,6 +1083,19 @@ pub fn run_import_script(script: &[ImportAction]) -> ImportReport {
                 import
                     .handle_input(now, Input::UploadProgress { id, sent: half })
                     .expect("progress accepted");
+                if import.is_over() {
+                    // The deadline passed while the body streamed: like a driver, stop
+                    // sending and take the end (a failure fed now is refused).
+                    let refused = import.handle_input(
+                        now,
+                        Input::Failed {
+                            id,
+                            failure: TransportFailure::Reset,
+                        },
+                    );
+                    assert!(refused.is_err(), "an input taken after the end");
+                    continue;
+                }
                 if kind == 7 {
                     import
                         .handle_input(

@@ -242,3 +242,34 @@ fn init_with_the_polling_shape_skips_the_upload() {
         (1, 0, 0, 1)
     );
 }
+
+/// After a restart (the service lost the job), the new export's first poll waits
+/// `min_interval` like any other: only the first start is followed by a poll at once, so a
+/// restart within the first 10 s never makes 13 API requests in 10 s (`run_script` checks the
+/// window after every request).
+#[test]
+fn a_restart_does_not_poll_at_once() {
+    let running = Action::Running {
+        form: 0,
+        held_ms: 0,
+        parts: 0,
+        other_bookmark: false,
+    };
+    let mut script = vec![running.clone(); 10];
+    script.push(Action::Failure(6)); // "Export job not found or cancelled"
+    script.extend([running.clone(), running.clone(), running]);
+    script.extend([
+        Action::Complete,
+        Action::Head(0),
+        Action::Body {
+            share: 255,
+            clean: true,
+        },
+    ]);
+    let report = harness::run_script(&script);
+    assert_eq!(
+        report.result.expect("ended").expect("completed").bytes,
+        10_000
+    );
+    assert_eq!(report.api_requests, 15);
+}
