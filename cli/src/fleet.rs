@@ -2,7 +2,7 @@
 //! each dump, a summary at the end (and as JSON with `--json`).
 
 use crate::args::Args;
-use crate::destination::{compression, Place};
+use crate::destination::{compression, ManifestAt, Place};
 use crate::driver::Driver;
 use crate::exit::{Code, Failure};
 use crate::manifest::{Facts, Manifest};
@@ -49,6 +49,11 @@ struct Hooks<'a> {
     keep: Option<usize>,
     /// The name each database's dump got this run (timestamped with `--keep`).
     names: Mutex<HashMap<PathBuf, String>>,
+    /// What a backup here holds (`.sqlite` with `--format sqlite`).
+    format: retention::Format,
+    /// Restore-ready dumps bound for a sink or `--keep`: the fleet writes plain SQL into a
+    /// private staging directory, and each is delivered after it is verified and converted.
+    staged: bool,
 }
 
 impl Hooks<'_> {
@@ -116,7 +121,7 @@ impl FleetHooks for Hooks<'_> {
         // still in place counts (its manifest is written after it).
         let name = match self.keep {
             Some(_) => store.backups(&database.uuid).ok()?.into_iter().next()?.file,
-            None => self.fixed_name(database),
+            None => output_name(database, self.format, self.compression),
         };
         if let Place::Dir(dir) = self.place {
             if !dir.join(&name).is_file() {
@@ -128,7 +133,7 @@ impl FleetHooks for Hooks<'_> {
     }
 
     fn open_feed(&self, path: &Path) -> Option<Result<Feed, Error>> {
-        if self.keep.is_none() && !self.place.needs_sink(self.compression) {
+        if self.staged || (self.keep.is_none() && !self.place.needs_sink(self.compression)) {
             return None;
         }
         // The fleet names the file `<name>-<uuid>.sql`; the stem is the name and uuid.
@@ -149,6 +154,13 @@ impl FleetHooks for Hooks<'_> {
         let n = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
         let db = &report.database;
         let line = match &report.status {
+            DatabaseStatus::Exported(_) if self.staged => {
+                format!(
+                    "[{n}] exported {} ({:.1}s), to be verified",
+                    db.name,
+                    report.elapsed.as_secs_f64()
+                )
+            }
             DatabaseStatus::Exported(outcome) => {
                 let manifest = Manifest::new(Facts {
                     database_id: &db.uuid,
@@ -195,34 +207,109 @@ impl FleetHooks for Hooks<'_> {
     }
 }
 
-/// The manifest of a database made restore-ready after the fleet ran.
+/// `<name>-<uuid>.sql[.gz|.zst]` (`.sqlite…` for that format), the name without `--keep`.
+fn output_name(
+    database: &DatabaseInfo,
+    format: retention::Format,
+    compression: Compression,
+) -> String {
+    let file = dump_file_name(database);
+    let stem = file.strip_suffix(".sql").unwrap_or(&file);
+    format!("{stem}{}{}", format.extension(), compression.extension())
+}
+
+/// The manifest of a database made restore-ready after the fleet ran, at `at`.
 fn write_restore_ready_manifest(
     args: &Args,
     r: &DatabaseReport,
-    path: &Path,
+    output: &Path,
+    at: &ManifestAt,
+    compression: Compression,
     done: crate::restore_ready::Done,
 ) {
     let mut manifest = Manifest::new(Facts {
         database_id: &r.database.uuid,
         database_name: Some(&r.database.name),
-        output: path,
+        output,
         options: &done.job.options,
         outcome: &done.outcome,
         started: r.started,
         finished: SystemTime::now(),
         driver: args.driver.name(),
-        compression: Compression::None,
+        compression,
     });
     manifest.verified = Some(done.verified);
     manifest.restore_ready = Some(done.made);
-    if let Err(e) = manifest.write(&Manifest::path_for(path)) {
+    if let Err(e) = at.write(&manifest) {
         let _ = writeln!(
             std::io::stderr().lock(),
-            "{}: the manifest {} could not be written: {e}",
+            "{}: the manifest could not be written: {e}",
             r.database.name,
-            Manifest::path_for(path).display()
         );
     }
+}
+
+/// A private directory the fleet writes restore-ready dumps into before they are delivered
+/// (inside a local `--output-dir`, else in the temporary directory); removed with all it
+/// holds on drop.
+struct StagingDir(PathBuf);
+
+impl StagingDir {
+    fn create(place: &Place) -> Result<Self, Failure> {
+        let name = format!(".d1-export-staging-{}", std::process::id());
+        let path = match place {
+            Place::Dir(d) => d.join(name),
+            Place::Bucket { .. } => std::env::temp_dir().join(name),
+        };
+        let _ = std::fs::remove_dir_all(&path);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path).map_err(|e| {
+            Failure::new(
+                Code::Download,
+                format!("cannot create {}: {e}", path.display()),
+            )
+        })?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What delivering a staged restore-ready output gave: where it is, or why it is not.
+fn deliver_staged(
+    hooks: &Hooks<'_>,
+    r: &DatabaseReport,
+    staged: &Path,
+    done: &mut crate::restore_ready::Done,
+) -> Result<String, Failure> {
+    let name = match hooks.keep {
+        Some(_) => {
+            let file = dump_file_name(&r.database);
+            let stem = file.strip_suffix(".sql").unwrap_or(&file);
+            retention::backup_name_as(stem, SystemTime::now(), hooks.format, hooks.compression)
+        }
+        None => output_name(&r.database, hooks.format, hooks.compression),
+    };
+    let written = hooks
+        .place
+        .destination(&name, hooks.compression)
+        .store_file(staged)
+        .map_err(|e| Failure::from_error(&e))?;
+    let _ = std::fs::remove_file(staged);
+    let location = written.location.clone();
+    done.outcome.written = Some(written);
+    hooks
+        .names
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(PathBuf::from(&location), name);
+    Ok(location)
 }
 
 /// Runs `--all`.
@@ -239,13 +326,22 @@ pub fn run(
         .ok_or_else(|| Failure::usage("--all needs --output-dir"))?;
     let place = Place::plan(dir)?;
     let compression = compression(args.compress, ".sql");
-    if crate::restore_ready::Wanted::from_args(args)?.is_some() && place.needs_sink(compression) {
-        return Err(Failure::usage(
-            "--all with --verify, --format sqlite or --importable writes plain files to a local \
-             --output-dir; drop --compress or the s3:// directory, or run those databases one by one",
-        ));
-    }
-    let dir = &place.fleet_dir();
+    let wanted = crate::restore_ready::Wanted::from_args(args)?;
+    let format = match wanted {
+        Some(w) if w.output == crate::restore_ready::Output::Sqlite => retention::Format::Sqlite,
+        _ => retention::Format::Sql,
+    };
+    // Restore-ready dumps bound for a sink or for --keep's names are made in a private
+    // staging directory first, then delivered one by one.
+    let staging = match wanted {
+        Some(_) if place.needs_sink(compression) || args.keep.is_some() => {
+            Some(StagingDir::create(&place)?)
+        }
+        _ => None,
+    };
+    let dir = &staging
+        .as_ref()
+        .map_or_else(|| place.fleet_dir(), |s| s.0.clone());
     let fleet = FleetOptions {
         budget,
         dump: options.clone(),
@@ -264,12 +360,14 @@ pub fn run(
         compression,
         keep: args.keep.map(|k| k as usize),
         names: Mutex::new(HashMap::new()),
+        format,
+        staged: staging.is_some(),
     };
     let reports = driver
         .export_all(account, dir, &fleet, &hooks)
         .map_err(|e| Failure::from_error(&e))?;
     // --verify / --format sqlite / --importable: each dump made restore-ready in place.
-    let post = match crate::restore_ready::Wanted::from_args(args)? {
+    let post = match wanted {
         Some(wanted) => {
             crate::restore_ready::after_fleet(wanted, args, driver, account, &options, &reports)
         }
@@ -283,12 +381,45 @@ pub fn run(
         let (status, size, error) = match (&r.status, post) {
             (_, Some(post)) => {
                 file = post.path.display().to_string();
-                match post.result {
-                    Ok(done) => {
-                        let size = done.outcome.bytes;
+                let delivered = match post.result {
+                    Ok(mut done) if hooks.staged => {
+                        deliver_staged(&hooks, r, &post.path, &mut done).map(|location| {
+                            file.clone_from(&location);
+                            (done, PathBuf::from(location))
+                        })
+                    }
+                    Ok(done) => Ok((done, post.path.clone())),
+                    Err(f) => Err(f),
+                };
+                match delivered {
+                    Ok((done, output)) => {
+                        let size = done
+                            .outcome
+                            .written
+                            .as_ref()
+                            .map_or(done.outcome.bytes, |w| w.bytes);
                         ok += 1;
                         bytes += size;
-                        write_restore_ready_manifest(args, r, &post.path, done);
+                        let (at, compression) = if hooks.staged {
+                            let name = hooks.name_of(&output, &r.database);
+                            (hooks.place.manifest_at(&name), hooks.compression)
+                        } else {
+                            (
+                                ManifestAt::File(Manifest::path_for(&output)),
+                                Compression::None,
+                            )
+                        };
+                        write_restore_ready_manifest(args, r, &output, &at, compression, done);
+                        if let (true, Some(keep)) = (hooks.staged, hooks.keep) {
+                            let name = hooks.name_of(&output, &r.database);
+                            if let Err(e) = hooks.place.store().prune(&r.database.uuid, keep, &name)
+                            {
+                                hooks.say(&format!(
+                                    "{}: removing older backups failed: {e}",
+                                    r.database.name
+                                ));
+                            }
+                        }
                         ("ok", Some(size), None)
                     }
                     Err(f) => {

@@ -581,3 +581,114 @@ fn restore_ready_outputs_are_compressed_and_uploaded_too() {
     }
     assert!(moto.incomplete_uploads("ready").is_empty());
 }
+
+/// `--all` with restore-ready flags writes where plain `--all` does: verified dumps
+/// compressed into a bucket with `--keep` (exactly two per database after three runs), and
+/// SQLite files gzipped into a local directory with the fixed names, skipped when unchanged;
+/// nothing of the staging (a private directory inside the output directory) is left there.
+#[test]
+fn a_fleet_of_restore_ready_backups_goes_to_a_bucket_with_keep_and_compressed_to_a_directory() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("ready-fleet");
+    const N: usize = 2;
+    let env = start(64 * 1024, N, Faults::default());
+    let uuids: Vec<String> = (0..N)
+        .map(|i| if i == 0 { DB.to_owned() } else { fleet_uuid(i) })
+        .collect();
+    for (run_no, driver) in ["async", "blocking", "async"].into_iter().enumerate() {
+        let mut c = env.cmd(Some(&moto.endpoint()));
+        c.args([
+            "--all",
+            "--output-dir",
+            "s3://ready-fleet/nightly/",
+            "--verify",
+            "--compress",
+            "zstd",
+            "--keep",
+            "2",
+            "--driver",
+            driver,
+            "--json",
+        ]);
+        let o = run(c);
+        assert!(o.status.success(), "run {run_no}: {}", stderr(&o));
+        let summary = manifest(&o.stdout);
+        assert_eq!(summary["totals"]["exported"], N, "{summary}");
+        let keys: Vec<String> = moto
+            .keys("ready-fleet")
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("nightly/").map(str::to_owned))
+            .collect();
+        for uuid in &uuids {
+            let dumps = fleet_names(&keys, uuid);
+            assert_eq!(dumps.len(), (run_no + 1).min(2), "run {run_no}: {keys:?}");
+            let mut newest = dumps.clone();
+            newest.sort();
+            let name = newest.last().unwrap();
+            assert!(name.ends_with(".sql.zst"), "{name}");
+            let object = moto.get("ready-fleet", &format!("nightly/{name}")).unwrap();
+            let m = manifest(
+                &moto
+                    .get("ready-fleet", &format!("nightly/{name}.manifest.json"))
+                    .expect("its manifest"),
+            );
+            check_manifest(&m, &object, &env.dump(uuid), "zstd");
+            assert_eq!(m["verified"]["integrity_check"], "ok", "{m}");
+            assert_eq!(m["restore_ready"]["format"], "sql", "{m}");
+        }
+    }
+    assert!(moto.incomplete_uploads("ready-fleet").is_empty());
+    // SQLite files, gzipped, into a directory; a second run skips them as unchanged.
+    let out = env.dir.path().join("sqlite-fleet");
+    for (run_no, driver) in DRIVERS.into_iter().enumerate() {
+        let mut c = env.cmd(None);
+        c.args([
+            "--all",
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--format",
+            "sqlite",
+            "--compress",
+            "gzip",
+            "--skip-unchanged",
+            "--driver",
+            driver,
+            "--json",
+        ]);
+        let o = run(c);
+        assert!(o.status.success(), "{driver}: {}", stderr(&o));
+        let summary = manifest(&o.stdout);
+        let (exported, skipped) = if run_no == 0 { (N, 0) } else { (0, N) };
+        assert_eq!(summary["totals"]["exported"], exported, "{summary}");
+        assert_eq!(summary["totals"]["skipped"], skipped, "{summary}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut expected: Vec<String> = [("shop", DB.to_owned()), ("app-1", fleet_uuid(1))]
+        .iter()
+        .flat_map(|(name, uuid)| {
+            let file = format!("{name}-{uuid}.sqlite.gz");
+            [format!("{file}.manifest.json"), file]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "the outputs and their manifests, nothing else"
+    );
+    let file = out.join(format!("shop-{DB}.sqlite.gz"));
+    let bytes = std::fs::read(&file).unwrap();
+    let sqlite = gunzip(&bytes);
+    let m = manifest(&std::fs::read(format!("{}.manifest.json", file.display())).unwrap());
+    check_manifest(&m, &bytes, &sqlite, "gzip");
+    let restored = env.dir.path().join("restored-fleet.sqlite");
+    std::fs::write(&restored, &sqlite).unwrap();
+    let db = rusqlite::Connection::open(&restored).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

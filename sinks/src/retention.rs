@@ -1,5 +1,5 @@
 //! Backups with `--keep N`: each run writes `<name>-<uuid>-<UTC timestamp>.sql[.gz|.zst]`
-//! (and its manifest); afterwards the database's backups beyond the newest N are removed.
+//! (`.sqlite[.gz|.zst]` with `--format sqlite`), and its manifest; afterwards the database's backups beyond the newest N are removed.
 //! Only names of exactly that pattern, with that database's UUID, are ever touched, and
 //! never the one the running export wrote.
 
@@ -28,7 +28,41 @@ pub fn timestamp(at: SystemTime) -> String {
 /// `<stem>-<timestamp>.sql<ext>`, where `stem` is `<name>-<uuid>` (the fleet's file name
 /// without `.sql`).
 pub fn backup_name(stem: &str, at: SystemTime, compression: Compression) -> String {
-    format!("{stem}-{}.sql{}", timestamp(at), compression.extension())
+    backup_name_as(stem, at, Format::Sql, compression)
+}
+
+/// What a backup holds, by its name's first extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// SQL (`.sql`).
+    Sql,
+    /// A SQLite database file (`.sqlite`).
+    Sqlite,
+}
+
+impl Format {
+    /// The extension, with its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Sql => ".sql",
+            Self::Sqlite => ".sqlite",
+        }
+    }
+}
+
+/// `<stem>-<timestamp><.sql|.sqlite><ext>`: [`backup_name`] for either format.
+pub fn backup_name_as(
+    stem: &str,
+    at: SystemTime,
+    format: Format,
+    compression: Compression,
+) -> String {
+    format!(
+        "{stem}-{}{}{}",
+        timestamp(at),
+        format.extension(),
+        compression.extension()
+    )
 }
 
 fn is_timestamp(t: &str) -> bool {
@@ -53,9 +87,16 @@ pub struct Backup {
 
 /// The timestamp of `file` if it is a backup of database `uuid` by our pattern.
 pub fn parse(file: &str, uuid: &str) -> Option<String> {
-    let rest = [".sql.gz", ".sql.zst", ".sql"]
-        .iter()
-        .find_map(|ext| file.strip_suffix(ext))?;
+    let rest = [
+        ".sql.gz",
+        ".sql.zst",
+        ".sql",
+        ".sqlite.gz",
+        ".sqlite.zst",
+        ".sqlite",
+    ]
+    .iter()
+    .find_map(|ext| file.strip_suffix(ext))?;
     let split = rest.len().checked_sub(TIMESTAMP_LEN + 1)?;
     let (head, ts) = rest.split_at(split);
     let ts = ts.strip_prefix('-')?;
@@ -203,6 +244,28 @@ mod tests {
             assert_eq!(parse(&not_ours, UUID), None, "{not_ours}");
         }
         assert!(parse(&format!("-{UUID}-20261201T081530.123Z.sql.gz"), UUID).is_some());
+    }
+
+    #[test]
+    fn sqlite_backups_follow_the_same_pattern() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_112_930_123);
+        let name = backup_name_as(
+            &format!("app-{UUID}"),
+            at,
+            Format::Sqlite,
+            Compression::Gzip,
+        );
+        assert_eq!(name, format!("app-{UUID}-20261201T081530.123Z.sqlite.gz"));
+        assert_eq!(parse(&name, UUID).as_deref(), Some("20261201T081530.123Z"));
+        let plain = backup_name_as(
+            &format!("app-{UUID}"),
+            at,
+            Format::Sqlite,
+            Compression::None,
+        );
+        assert_eq!(parse(&plain, UUID).as_deref(), Some("20261201T081530.123Z"));
+        assert_eq!(parse(&format!("{plain}-journal"), UUID), None);
+        assert_eq!(parse(&format!("{plain}.manifest.json"), UUID), None);
     }
 
     proptest! {
