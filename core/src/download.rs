@@ -270,11 +270,10 @@ pub enum EndVerdict {
 /// transport's framing (chunked encoding's last chunk) vouches for it.
 pub fn judge_end(start_at: u64, received: u64, total: Option<u64>) -> EndVerdict {
     let have = start_at.saturating_add(received);
-    match total {
-        Some(t) if have == t => EndVerdict::Whole(have),
-        Some(t) if have < t => EndVerdict::Short(have),
-        Some(_) => EndVerdict::TooLong(have),
-        None => EndVerdict::Whole(have),
+    match total.map(|t| have.cmp(&t)) {
+        Some(std::cmp::Ordering::Less) => EndVerdict::Short(have),
+        Some(std::cmp::Ordering::Greater) => EndVerdict::TooLong(have),
+        Some(std::cmp::Ordering::Equal) | None => EndVerdict::Whole(have),
     }
 }
 

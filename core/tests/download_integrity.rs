@@ -368,3 +368,136 @@ fn the_download_output_hides_the_signed_url_in_debug() {
         }
     }
 }
+
+#[test]
+fn an_empty_close_delimited_body_is_confirmed_by_a_416_of_zero() {
+    let (result, log) = run(vec![
+        complete(),
+        head(200, &[("etag", "\"v1\"")], 0, true),
+        head(416, &[("content-range", "bytes */0")], 0, true),
+    ]);
+    assert_eq!(result.unwrap().bytes, 0);
+    assert_eq!(log.downloads.len(), 2, "the empty length was not confirmed");
+    assert_eq!(header(&log, 1, "range"), Some("bytes=0-"));
+}
+
+#[test]
+fn a_416_of_zero_to_a_first_download_is_inconsistent() {
+    // Not a confirmation (nothing asked for one): a first download answered 416, again and
+    // again, is retried and then an error, never an empty file.
+    let mut script = vec![complete()];
+    script.extend((0..20).map(|_| head(416, &[("content-range", "bytes */0")], 0, true)));
+    let (result, log) = run(script);
+    assert!(
+        matches!(result, Err(ref e) if e.is_download()),
+        "{result:?}"
+    );
+    assert!(log.downloads.len() > 1, "not retried");
+    assert!(log.writes.is_empty(), "{:?}", log.writes);
+}
+
+#[test]
+fn an_empty_close_delimited_body_answered_by_another_file_takes_the_new_file() {
+    let (result, log) = run(vec![
+        complete(),
+        head(200, &[("etag", "\"v1\"")], 0, true),
+        head(200, &[("content-length", "5"), ("etag", "\"v2\"")], 5, true),
+    ]);
+    assert_eq!(result.unwrap().bytes, 5);
+    assert_eq!(log.writes, [0, 0]);
+}
+
+#[test]
+fn a_confirming_whole_reply_without_a_validator_or_with_another_is_written_again() {
+    // Neither a first head without a validator nor a different ETag proves the same file:
+    // the whole reply is the file from then on, written from byte 0.
+    for (case, first, again) in [
+        ("no validator", None, Some("\"v1\"")),
+        ("other etag", Some("\"v1\""), Some("\"v2\"")),
+        ("none at all", None, None),
+    ] {
+        let mut first_headers = vec![];
+        if let Some(e) = first {
+            first_headers.push(("etag", e));
+        }
+        let mut again_headers = vec![("content-length", "40")];
+        if let Some(e) = again {
+            again_headers.push(("etag", e));
+        }
+        let (result, log) = run(vec![
+            complete(),
+            head(200, &first_headers, 40, true),
+            head(200, &again_headers, 40, true),
+        ]);
+        assert_eq!(result.unwrap().bytes, 40, "{case}");
+        assert_eq!(log.writes, [0, 0], "{case}: taken as confirmed");
+    }
+}
+
+#[test]
+fn a_confirming_whole_reply_of_another_length_is_the_new_file() {
+    let (result, log) = run(vec![
+        complete(),
+        head(200, &[("etag", "\"v1\"")], 40, true),
+        head(
+            200,
+            &[("content-length", "50"), ("etag", "\"v1\"")],
+            50,
+            true,
+        ),
+    ]);
+    assert_eq!(result.unwrap().bytes, 50);
+    assert_eq!(log.writes, [0, 0]);
+}
+
+#[test]
+fn a_resumption_told_the_file_is_whole_at_another_size_restarts_from_zero() {
+    // 60 of 100 bytes, then "416 bytes */60": the file is not the one we began (it shrank).
+    let (result, log) = run(vec![
+        complete(),
+        head(
+            200,
+            &[("content-length", "100"), ("etag", "\"v1\"")],
+            60,
+            false,
+        ),
+        head(416, &[("content-range", "bytes */60")], 0, true),
+        head(
+            200,
+            &[("content-length", "60"), ("etag", "\"v2\"")],
+            60,
+            true,
+        ),
+    ]);
+    assert_eq!(result.unwrap().bytes, 60);
+    assert_eq!(log.writes, [0, 0], "a shrunk file taken as whole");
+    assert!(log.events.contains(&Event::DownloadRestarted));
+}
+
+#[test]
+fn after_a_url_refresh_the_download_uses_the_new_url() {
+    let fresh = format!(
+        r#"{{"success":true,"result":{{"at_bookmark":"bm","status":"complete","result":{{"filename":"x.sql","signed_url":"https://bucket.test/fresh.sql?X-Amz-Signature=new"}}}}}}"#
+    );
+    let (result, log) = run(vec![
+        complete(),
+        head(
+            200,
+            &[("content-length", "100"), ("etag", "\"v1\"")],
+            40,
+            false,
+        ),
+        head(403, &[], 0, true),
+        api(200, &fresh),
+        head(
+            206,
+            &[("content-range", "bytes 40-99/100"), ("etag", "\"v1\"")],
+            60,
+            true,
+        ),
+    ]);
+    assert_eq!(result.unwrap().bytes, 100);
+    assert_eq!(log.downloads.len(), 3);
+    assert_eq!(log.downloads[2].1.uri().path(), "/fresh.sql");
+    assert_eq!(log.writes, [0, 40], "the kept bytes were not kept");
+}

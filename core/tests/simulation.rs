@@ -794,3 +794,41 @@ fn download_started_comes_before_the_request_and_progress_is_coalesced() {
     }
     assert!(matches!(last, Some(Event::Completed(_))));
 }
+
+#[test]
+fn the_next_request_is_the_download_once_the_dump_is_ready() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!()
+    };
+    let response = http::Response::builder()
+        .status(200)
+        .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"complete","result":{"filename":"x.sql","signed_url":"https://bucket.test/x.sql?X-Amz-Signature=s"}}}"#.to_vec())
+        .unwrap();
+    export
+        .handle_input(now, Input::Reply { id, response })
+        .unwrap();
+    // Events first; then the download is announced before it is released.
+    while export.next_request().is_none() {
+        match export.poll_output() {
+            Output::Event(_) => {}
+            other => panic!("released before it was announced: {other:?}"),
+        }
+    }
+    assert_eq!(
+        export.next_request(),
+        Some(NextRequest {
+            at: now,
+            kind: RequestKind::Download
+        })
+    );
+    // Released (after its DownloadStarted event) once asked for.
+    let released = loop {
+        match export.poll_output() {
+            Output::Event(_) => {}
+            other => break other,
+        }
+    };
+    assert!(matches!(released, Output::Download { .. }), "{released:?}");
+}
