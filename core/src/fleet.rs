@@ -9,6 +9,7 @@ use crate::export::{Export, SetupError};
 use crate::ids::{AccountId, DatabaseId};
 use crate::io::{Input, InputError, Machine, Output, RequestId};
 use crate::lookup::{self, Call, Page};
+use crate::retry::Jitter;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -397,10 +398,7 @@ impl Fleet {
     /// the fleet's), so tasks that fail together do not retry in lockstep.
     fn task_config(&self, key: TaskKey) -> Config {
         let mut config = self.config.clone();
-        let mut z = config.retry.jitter_seed ^ key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        config.retry.jitter_seed = z ^ (z >> 31);
+        config.retry.jitter_seed = Jitter::new(config.retry.jitter_seed ^ key.0).next_u64();
         config
     }
 
@@ -638,7 +636,7 @@ impl Fleet {
 
     /// The poll deadline of a member that must keep being polled.
     fn deadline(&self, m: &Member) -> Option<Instant> {
-        if !m.is_export() || !m.runner.needs_polls() {
+        if !m.runner.needs_polls() {
             return None;
         }
         match (m.out, m.next) {
@@ -682,7 +680,7 @@ impl Fleet {
     fn load(&self) -> usize {
         self.members
             .values()
-            .filter(|m| m.is_export() && m.runner.needs_polls())
+            .filter(|m| m.runner.needs_polls())
             .count()
     }
 

@@ -446,10 +446,11 @@ impl Import {
         }
     }
 
-    /// Reports upload progress at most every [`PROGRESS_STEP`] bytes, and at the end.
+    /// Reports upload progress at most every [`PROGRESS_STEP`] bytes, and at the end (each
+    /// upload attempt counts from 0: `reported` is reset when one goes out).
     fn progress(&mut self, sent: u64, end: bool) {
         let total = self.job.file.size;
-        if end || sent >= self.reported.saturating_add(PROGRESS_STEP) || sent < self.reported {
+        if end || sent >= self.reported.saturating_add(PROGRESS_STEP) {
             self.reported = sent;
             self.clock.event(Event::UploadProgress { sent, total });
         }

@@ -12,7 +12,8 @@ impl Jitter {
         Self(seed)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    /// The next number of the sequence (also a seed mixer: distinct seeds, unrelated outputs).
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -56,6 +56,8 @@ struct Seen {
     all_sends: Vec<Instant>,
     most_running: usize,
     done: BTreeMap<u64, Result<Finished, Error>>,
+    /// Retry delays, per task.
+    retries: BTreeMap<u64, Vec<Duration>>,
 }
 
 /// Runs the fleet against a service that answers every API request `latency` later: with
@@ -94,6 +96,9 @@ fn run(
                 }
                 Output::Done(result) => {
                     seen.done.insert(key.get(), result);
+                }
+                Output::Event(Event::RetryScheduled { delay, .. }) => {
+                    seen.retries.entry(key.get()).or_default().push(delay);
                 }
                 Output::Event(_)
                 | Output::WaitUntil(_)
@@ -377,4 +382,106 @@ fn one_queued_task_can_be_cancelled_alone() {
         FleetOutput::Task { key, output: Output::Done(Err(Error::Cancelled)) } if key == second
     ));
     assert_eq!(fleet.queued(), 1, "the first is still in line");
+}
+
+fn unavailable() -> http::Response<Vec<u8>> {
+    http::Response::builder()
+        .status(503)
+        .body(br#"{"success":false,"errors":[{"code":7500,"message":"Internal error"}]}"#.to_vec())
+        .unwrap()
+}
+
+#[test]
+fn exports_that_fail_together_back_off_apart() {
+    // Each task draws its own jitter seed from the fleet's, whatever the fleet's seed is.
+    for seed in [0, 7, u64::MAX] {
+        let mut c = config();
+        c.retry.jitter_seed = seed;
+        let t0 = Instant::now();
+        let mut fleet = Fleet::new(c, RateBudget::new(100, S), t0).with_concurrency(3);
+        for i in 0..3 {
+            fleet.push(job(i)).unwrap();
+        }
+        let (seen, _) = run(&mut fleet, t0, Duration::ZERO, S * 60, |t, n, _| match n {
+            1 => unavailable(),
+            _ => complete(t),
+        });
+        let first: Vec<Duration> = (0..3).map(|t| seen.retries[&t][0]).collect();
+        assert!(
+            first[0] != first[1] && first[1] != first[2] && first[0] != first[2],
+            "seed {seed}: retries in lockstep: {first:?}"
+        );
+        assert_eq!(seen.done.len(), 3);
+    }
+}
+
+#[test]
+fn lookups_are_not_counted_as_running_exports() {
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new(config(), RateBudget::new(10, S), t0).with_concurrency(1);
+    let lookup = fleet
+        .push(Task::CurrentBookmark {
+            account: AccountId::new("0123456789abcdef0123456789abcdef").unwrap(),
+            database: DatabaseId::new("f1ee7000-0000-4000-8000-000000000001").unwrap(),
+        })
+        .unwrap();
+    assert_eq!(lookup.to_string(), "task 0");
+    assert_eq!(fleet.running(), 0, "a lookup is not an export");
+    let export = fleet.push(job(1)).unwrap();
+    assert_eq!(export.to_string(), "task 1");
+    // Both requests go out although concurrency is 1: the lookup takes no export's place.
+    let mut sent = Vec::new();
+    let mut now = t0;
+    while sent.len() < 2 {
+        match fleet.poll_output() {
+            FleetOutput::Task {
+                key,
+                output: Output::Send { .. },
+            } => sent.push(key),
+            FleetOutput::Task { .. } => {}
+            FleetOutput::WaitUntil(at) => {
+                assert!(at < t0 + S * 10, "the export was not admitted");
+                now = now.max(at);
+                fleet.handle_input(now, FleetInput::Tick).unwrap();
+            }
+            FleetOutput::Idle => panic!("idle with work to do"),
+        }
+    }
+    assert!(sent.contains(&lookup) && sent.contains(&export), "{sent:?}");
+    assert_eq!(fleet.running(), 1);
+}
+
+#[test]
+fn an_export_whose_request_is_never_answered_ends_at_its_deadline() {
+    let t0 = Instant::now();
+    let mut c = config();
+    c.deadline = S * 30;
+    let mut fleet = Fleet::new(c, RateBudget::new(10, S), t0);
+    fleet.push(job(0)).unwrap();
+    let mut now = t0;
+    let mut result = None;
+    for _ in 0..10_000 {
+        match fleet.poll_output() {
+            FleetOutput::Task {
+                output: Output::Done(r),
+                ..
+            } => {
+                result = Some(r);
+                break;
+            }
+            // The start goes out and is never answered.
+            FleetOutput::Task { .. } => {}
+            FleetOutput::WaitUntil(at) => {
+                now = now.max(at);
+                fleet.handle_input(now, FleetInput::Tick).unwrap();
+            }
+            FleetOutput::Idle => break,
+        }
+    }
+    assert!(
+        matches!(result, Some(Err(Error::DeadlineExceeded))),
+        "{result:?}"
+    );
+    let took = now - t0;
+    assert!(took >= S * 30 && took <= S * 31, "{took:?}");
 }

@@ -11,7 +11,7 @@ const MD5: &str = "9e107d9d372bb6826bd81d3542a419d6";
 const SIZE: u64 = 43;
 const UPLOAD_URL: &str = "https://r2.test/upload/f.sql?X-Amz-Signature=secret";
 
-fn import(now: Instant) -> Import {
+fn import_of(now: Instant, size: u64) -> Import {
     let config = Config::new(
         ApiBase::new("https://api.test/client/v4").unwrap(),
         ApiToken::new("tok").unwrap(),
@@ -21,7 +21,7 @@ fn import(now: Instant) -> Import {
         database: DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd").unwrap(),
         file: SqlFile {
             md5: Md5::from_hex(MD5).unwrap(),
-            size: SIZE,
+            size,
         },
     };
     Import::new(config, job, now).unwrap()
@@ -38,15 +38,21 @@ struct Run {
     import: Import,
     now: Instant,
     events: Vec<Event>,
+    size: u64,
 }
 
 impl Run {
     fn new() -> Self {
+        Self::sized(SIZE)
+    }
+
+    fn sized(size: u64) -> Self {
         let now = Instant::now();
         Self {
-            import: import(now),
+            import: import_of(now, size),
             now,
             events: Vec::new(),
+            size,
         }
     }
 
@@ -106,7 +112,13 @@ impl Run {
 
     fn upload_reply(&mut self, id: RequestId, status: u16, etag: Option<&str>) {
         self.import
-            .handle_input(self.now, Input::UploadProgress { id, sent: SIZE })
+            .handle_input(
+                self.now,
+                Input::UploadProgress {
+                    id,
+                    sent: self.size,
+                },
+            )
             .unwrap();
         let mut r = http::Response::builder().status(status);
         if let Some(e) = etag {
@@ -441,4 +453,154 @@ fn upload_progress_is_coalesced_and_bounded() {
         .filter(|e| matches!(e, Event::UploadProgress { .. }))
         .count();
     assert!(progress <= 2, "{progress} progress events for 43 bytes");
+}
+
+/// The `sent` of every `UploadProgress` event so far.
+fn progress_of(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::UploadProgress { sent, .. } => Some(*sent),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn upload_progress_comes_every_256_kib_again_after_a_restart_and_at_the_end() {
+    const KIB: u64 = 1024;
+    let size = 1024 * KIB;
+    let mut run = Run::sized(size);
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    let feed = |run: &mut Run, id, sent| {
+        run.import
+            .handle_input(run.now, Input::UploadProgress { id, sent })
+            .unwrap();
+        loop {
+            match run.import.poll_output() {
+                Output::Event(e) => run.events.push(e),
+                Output::KeepStreaming { .. } => break,
+                other => panic!("while uploading: {other:?}"),
+            }
+        }
+    };
+    for sent in (1..=10).map(|k| k * 64 * KIB) {
+        feed(&mut run, id, sent);
+    }
+    feed(&mut run, id, 640 * KIB); // the same count again: nothing new to say
+    assert_eq!(progress_of(&run.events), [256 * KIB, 512 * KIB]);
+    // The connection breaks; the upload is sent again from byte 0.
+    run.import
+        .handle_input(
+            run.now,
+            Input::Failed {
+                id,
+                failure: TransportFailure::Reset,
+            },
+        )
+        .unwrap();
+    let id = run.upload();
+    assert!(
+        run.events
+            .iter()
+            .filter(|e| matches!(e, Event::UploadStarted { .. }))
+            .count()
+            == 2,
+        "the second attempt is announced"
+    );
+    feed(&mut run, id, 64 * KIB);
+    feed(&mut run, id, 320 * KIB);
+    assert_eq!(
+        progress_of(&run.events),
+        [256 * KIB, 512 * KIB, 320 * KIB],
+        "the second attempt counts from 0"
+    );
+    run.upload_reply(id, 200, Some(&format!("\"{MD5}\"")));
+    let _ = run.send(); // ingest
+    let progress = progress_of(&run.events);
+    assert_eq!(progress.last(), Some(&size), "{progress:?}");
+}
+
+#[test]
+fn unknown_statuses_are_polled_through_up_to_the_limit() {
+    let unknown = ACTIVE.replace(r#""status":"active""#, r#""status":"x-paused""#);
+    // A few: polled on, then complete.
+    let mut run = Run::new();
+    uploaded_until_polling(&mut run);
+    for _ in 0..3 {
+        let (id, _) = run.send();
+        run.reply(id, 200, &unknown);
+    }
+    let (id, _) = run.send();
+    run.reply(id, 200, COMPLETE);
+    assert!(run.done().is_ok());
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::UnknownStatus(s) if s == "x-paused")));
+    // More than 30 in a row: a clear error.
+    let mut run = Run::new();
+    uploaded_until_polling(&mut run);
+    for _ in 0..=30 {
+        let (id, _) = run.send();
+        run.reply(id, 200, &unknown);
+    }
+    match run.done() {
+        Err(Error::Protocol(e)) => assert!(e.to_string().contains("x-paused"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_upload_url_that_keeps_expiring_gives_up_after_three_refreshes() {
+    let mut run = Run::new();
+    let mut inits = 0;
+    let result = loop {
+        match run.next() {
+            Next::Send(id, body) => {
+                assert_eq!(body["action"], "init", "{body}");
+                inits += 1;
+                run.reply(id, 200, INIT_UPLOAD);
+            }
+            Next::Upload(id, _) => run.upload_reply(id, 403, None),
+            Next::Done(r) => break r,
+        }
+    };
+    match result {
+        Err(Error::GaveUp { attempts, last }) => {
+            assert_eq!(attempts, 4);
+            assert_eq!(last, Transient::UploadStatus(403));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inits, 4, "one init per URL: the first and three refreshes");
+}
+
+#[test]
+fn the_bookmark_the_limit_and_the_md5_as_a_driver_sees_them() {
+    let mut run = Run::new();
+    assert_eq!(run.import.bookmark(), None);
+    assert_eq!(Machine::reply_limit(&run.import), 1 << 20);
+    let md5 = Md5::from_hex(MD5).unwrap();
+    assert_eq!(format!("{md5:?}"), format!("Md5({MD5})"));
+    let (id, _) = run.send();
+    run.reply(id, 200, INIT_UPLOAD);
+    let id = run.upload();
+    // A download input while uploading does not fit, and says so.
+    let err = run
+        .import
+        .handle_input(run.now, Input::DownloadEnded { id, written: 1 })
+        .unwrap_err();
+    assert!(err.to_string().contains("state uploading"), "{err}");
+    run.upload_reply(id, 200, Some(&format!("\"{MD5}\"")));
+    let (id, _) = run.send();
+    let err = run
+        .import
+        .handle_input(run.now, Input::DownloadEnded { id, written: 1 })
+        .unwrap_err();
+    assert!(err.to_string().contains("state awaiting reply"), "{err}");
+    run.reply(id, 200, ACTIVE);
+    assert_eq!(run.import.bookmark(), Some("b-1"));
 }
