@@ -476,9 +476,7 @@ fn a_resumption_told_the_file_is_whole_at_another_size_restarts_from_zero() {
 
 #[test]
 fn after_a_url_refresh_the_download_uses_the_new_url() {
-    let fresh = format!(
-        r#"{{"success":true,"result":{{"at_bookmark":"bm","status":"complete","result":{{"filename":"x.sql","signed_url":"https://bucket.test/fresh.sql?X-Amz-Signature=new"}}}}}}"#
-    );
+    let fresh = r#"{"success":true,"result":{"at_bookmark":"bm","status":"complete","result":{"filename":"x.sql","signed_url":"https://bucket.test/fresh.sql?X-Amz-Signature=new"}}}"#;
     let (result, log) = run(vec![
         complete(),
         head(
@@ -488,7 +486,7 @@ fn after_a_url_refresh_the_download_uses_the_new_url() {
             false,
         ),
         head(403, &[], 0, true),
-        api(200, &fresh),
+        api(200, fresh),
         head(
             206,
             &[("content-range", "bytes 40-99/100"), ("etag", "\"v1\"")],
