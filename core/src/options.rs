@@ -91,13 +91,8 @@ impl DumpOptions {
         self.wire()
     }
 
-    /// See `to_wire`.
-    #[cfg(not(feature = "fuzzing"))]
-    pub(crate) fn to_wire(&self) -> Option<WireDumpOptions> {
-        self.wire()
-    }
-
-    fn wire(&self) -> Option<WireDumpOptions> {
+    /// The wire form (see `to_wire`), for the request builder.
+    pub(crate) fn wire(&self) -> Option<WireDumpOptions> {
         let wire = WireDumpOptions {
             no_data: self.contents == Contents::SchemaOnly,
             no_schema: self.contents == Contents::DataOnly,
@@ -132,13 +127,13 @@ mod tests {
 
     #[test]
     fn wire_form() {
-        assert_eq!(DumpOptions::default().to_wire(), None);
+        assert_eq!(DumpOptions::default().wire(), None);
         let o = DumpOptions {
             contents: Contents::DataOnly,
             tables: vec!["users".into()],
             compatibility: None,
         };
-        let w = o.to_wire().unwrap();
+        let w = o.wire().unwrap();
         assert!(w.no_schema && !w.no_data);
         assert_eq!(
             serde_json::to_string(&w).unwrap(),

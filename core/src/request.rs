@@ -25,7 +25,7 @@ pub(crate) fn export_body(job: &Job, bookmark: Option<&str>) -> Vec<u8> {
     let body = ExportRequestBody {
         output_format: "polling".to_owned(),
         current_bookmark: bookmark.map(str::to_owned),
-        dump_options: job.options.to_wire(),
+        dump_options: job.options.wire(),
     };
     serde_json::to_vec(&body).unwrap_or_default()
 }
