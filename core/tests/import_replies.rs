@@ -604,3 +604,33 @@ fn the_bookmark_the_limit_and_the_md5_as_a_driver_sees_them() {
     run.reply(id, 200, ACTIVE);
     assert_eq!(run.import.bookmark(), Some("b-1"));
 }
+
+#[test]
+fn counts_and_durations_as_the_service_may_write_them() {
+    // Floats round down, negatives count as 0; a negative or absurd duration is unknown.
+    for (num_queries, rows, duration, want_queries, want_rows, want_duration) in [
+        (
+            "12.7",
+            "-3",
+            "69.5",
+            12,
+            0,
+            Some(Duration::from_micros(69_500)),
+        ),
+        ("7", "2.0", "-1", 7, 2, None),
+        ("1e30", "0", "1e16", u64::MAX, 0, None),
+    ] {
+        let complete = format!(
+            r#"{{"success":true,"result":{{"success":true,"type":"import","at_bookmark":"b-1","status":"complete","result":{{"final_bookmark":"b-2","num_queries":{num_queries},"meta":{{"duration":{duration},"rows_read":1,"rows_written":{rows},"size_after":4096}}}}}}}}"#
+        );
+        let mut run = Run::new();
+        uploaded_until_polling(&mut run);
+        let (id, _) = run.send();
+        run.reply(id, 200, &complete);
+        let outcome = run.done().unwrap();
+        assert_eq!(outcome.num_queries, want_queries, "{num_queries}");
+        assert_eq!(outcome.rows_written, want_rows, "{rows}");
+        assert_eq!(outcome.duration, want_duration, "{duration}");
+        assert_eq!(outcome.size_after, Some(4096));
+    }
+}

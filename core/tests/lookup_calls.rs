@@ -460,3 +460,30 @@ fn a_bookmark_reply_without_a_bookmark_is_retried() {
     .unwrap();
     assert_eq!(done(&mut call), Ok("00000001-0000".to_owned()));
 }
+
+#[test]
+fn a_retry_is_not_announced_as_due_while_its_event_waits() {
+    let now = Instant::now();
+    let db = DatabaseId::new(DB).unwrap();
+    let mut call = lookup::current_bookmark(config(), &account(), &db, now).unwrap();
+    assert_eq!(call.next_request(), Some(now));
+    let (id, _) = send(&mut call);
+    assert_eq!(call.next_request(), None, "a request is out");
+    call.handle_input(
+        now,
+        Input::Reply {
+            id,
+            response: reply(
+                503,
+                r#"{"success":false,"errors":[{"code":7500,"message":"x"}]}"#,
+            ),
+        },
+    )
+    .unwrap();
+    assert_eq!(call.next_request(), None, "the RetryScheduled event waits");
+    assert!(matches!(
+        call.poll_output(),
+        Output::Event(Event::RetryScheduled { .. })
+    ));
+    assert!(call.next_request().is_some_and(|at| at >= now));
+}

@@ -96,15 +96,9 @@ pub(crate) enum ImportReply {
 /// A JSON number as a count (integers, or floats rounded down; negatives as 0).
 fn count(v: Option<&Value>) -> Option<u64> {
     let v = v?;
-    v.as_u64().or_else(|| {
-        v.as_f64().filter(|f| f.is_finite()).map(|f| {
-            if f <= 0.0 {
-                0
-            } else {
-                f.min(u64::MAX as f64) as u64
-            }
-        })
-    })
+    // A float-to-integer `as` rounds toward zero and saturates: negatives give 0, the too
+    // large u64::MAX (JSON has no NaN or infinity).
+    v.as_u64().or_else(|| v.as_f64().map(|f| f as u64))
 }
 
 /// The error text of a failed import: `error`, else `errors` (strings or `{message}` objects).
