@@ -832,3 +832,40 @@ fn the_next_request_is_the_download_once_the_dump_is_ready() {
     };
     assert!(matches!(released, Output::Download { .. }), "{released:?}");
 }
+
+#[test]
+fn the_next_request_is_a_url_refresh_after_the_signed_url_expired() {
+    let now = Instant::now();
+    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
+    let Output::Send { id, .. } = export.poll_output() else {
+        panic!()
+    };
+    let response = http::Response::builder()
+        .status(200)
+        .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"complete","result":{"filename":"x.sql","signed_url":"https://bucket.test/x.sql?X-Amz-Signature=s"}}}"#.to_vec())
+        .unwrap();
+    export
+        .handle_input(now, Input::Reply { id, response })
+        .unwrap();
+    let id = loop {
+        match export.poll_output() {
+            Output::Event(_) => {}
+            Output::Download { id, .. } => break id,
+            other => panic!("{other:?}"),
+        }
+    };
+    let head = http::Response::builder().status(403).body(()).unwrap();
+    export
+        .handle_input(now, Input::DownloadHead { id, head })
+        .unwrap();
+    while export.next_request().is_none() {
+        match export.poll_output() {
+            Output::Event(_) => {}
+            other => panic!("released before it was announced: {other:?}"),
+        }
+    }
+    assert_eq!(
+        export.next_request().map(|n| n.kind),
+        Some(RequestKind::UrlRefresh)
+    );
+}
