@@ -366,7 +366,7 @@ fn cancel_ends_running_and_queued_tasks() {
 fn one_queued_task_can_be_cancelled_alone() {
     let t0 = Instant::now();
     let mut fleet = Fleet::new(config(), RateBudget::cloudflare(), t0).with_concurrency(1);
-    let _first = fleet.push(job(0)).unwrap();
+    let first = fleet.push(job(0)).unwrap();
     let second = fleet.push(job(1)).unwrap();
     fleet
         .handle_input(
@@ -382,6 +382,86 @@ fn one_queued_task_can_be_cancelled_alone() {
         FleetOutput::Task { key, output: Output::Done(Err(Error::Cancelled)) } if key == second
     ));
     assert_eq!(fleet.queued(), 1, "the first is still in line");
+    // And it is the first that runs: its start is the next request.
+    loop {
+        match fleet.poll_output() {
+            FleetOutput::Task {
+                key,
+                output: Output::Send { request, .. },
+            } => {
+                assert_eq!(key, first);
+                assert!(request.uri().path().contains("000000000000/export"));
+                break;
+            }
+            FleetOutput::Task { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_throttled_download_does_not_pause_the_api() {
+    // Export 0 is ready at once, and its download is answered 429 "retry after 20 s";
+    // export 1 keeps running: its polls go on (a 429 of the bucket is not the API's).
+    let t0 = Instant::now();
+    let mut fleet = Fleet::new(config(), RateBudget::new(10, S), t0).with_concurrency(2);
+    let zero = fleet.push(job(0)).unwrap();
+    let one = fleet.push(job(1)).unwrap();
+    let mut now = t0;
+    let mut pending: Vec<(Instant, TaskKey, Input)> = Vec::new();
+    let mut polls_of_one: Vec<Instant> = Vec::new();
+    let mut downloads = 0;
+    while now < t0 + S * 15 {
+        match fleet.poll_output() {
+            FleetOutput::Task { key, output } => match output {
+                Output::Send { id, .. } => {
+                    let response = if key == zero {
+                        complete(0)
+                    } else {
+                        polls_of_one.push(now);
+                        active(1)
+                    };
+                    pending.push((now, key, Input::Reply { id, response }));
+                }
+                Output::Download { id, .. } => {
+                    downloads += 1;
+                    let head = http::Response::builder()
+                        .status(429)
+                        .header("retry-after", "20")
+                        .body(())
+                        .unwrap();
+                    pending.push((now, key, Input::DownloadHead { id, head }));
+                }
+                _ => {}
+            },
+            FleetOutput::WaitUntil(at) => {
+                pending.sort_by_key(|p| p.0);
+                if pending.first().is_some_and(|p| p.0 <= at) {
+                    let (t, key, input) = pending.remove(0);
+                    now = now.max(t);
+                    fleet
+                        .handle_input(now, FleetInput::Task { key, input })
+                        .unwrap();
+                } else {
+                    now = now.max(at);
+                    fleet.handle_input(now, FleetInput::Tick).unwrap();
+                }
+            }
+            FleetOutput::Idle => break,
+        }
+    }
+    assert_eq!(downloads, 1, "the download waits its 20 s");
+    let _ = one;
+    assert!(
+        polls_of_one.len() >= 10,
+        "export 1 paused by a download's 429: {polls_of_one:?}"
+    );
+    let longest = polls_of_one
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(longest <= S * 5, "export 1 paused {longest:?} by a download's 429");
 }
 
 fn unavailable() -> http::Response<Vec<u8>> {
