@@ -585,6 +585,7 @@ fn the_bookmark_the_limit_and_the_md5_as_a_driver_sees_them() {
     assert_eq!(Machine::reply_limit(&run.import), 1 << 20);
     let md5 = Md5::from_hex(MD5).unwrap();
     assert_eq!(format!("{md5:?}"), format!("Md5({MD5})"));
+    assert_eq!(md5.to_string(), MD5);
     let (id, _) = run.send();
     run.reply(id, 200, INIT_UPLOAD);
     let id = run.upload();
