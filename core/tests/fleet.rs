@@ -461,7 +461,10 @@ fn a_throttled_download_does_not_pause_the_api() {
         .map(|w| w[1] - w[0])
         .max()
         .unwrap_or_default();
-    assert!(longest <= S * 5, "export 1 paused {longest:?} by a download's 429");
+    assert!(
+        longest <= S * 5,
+        "export 1 paused {longest:?} by a download's 429"
+    );
 }
 
 fn unavailable() -> http::Response<Vec<u8>> {
