@@ -795,8 +795,8 @@ fn download_started_comes_before_the_request_and_progress_is_coalesced() {
     assert!(matches!(last, Some(Event::Completed(_))));
 }
 
-#[test]
-fn the_next_request_is_the_download_once_the_dump_is_ready() {
+/// An export whose start was answered "complete": its events and download come next.
+fn ready_export() -> (Export, Instant) {
     let now = Instant::now();
     let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
     let Output::Send { id, .. } = export.poll_output() else {
@@ -809,6 +809,12 @@ fn the_next_request_is_the_download_once_the_dump_is_ready() {
     export
         .handle_input(now, Input::Reply { id, response })
         .unwrap();
+    (export, now)
+}
+
+#[test]
+fn the_next_request_is_the_download_once_the_dump_is_ready() {
+    let (mut export, now) = ready_export();
     // Events first; then the download is announced before it is released.
     while export.next_request().is_none() {
         match export.poll_output() {
@@ -835,18 +841,7 @@ fn the_next_request_is_the_download_once_the_dump_is_ready() {
 
 #[test]
 fn the_next_request_is_a_url_refresh_after_the_signed_url_expired() {
-    let now = Instant::now();
-    let mut export = Export::new(config(), job(DumpOptions::default()), now).unwrap();
-    let Output::Send { id, .. } = export.poll_output() else {
-        panic!()
-    };
-    let response = http::Response::builder()
-        .status(200)
-        .body(br#"{"success":true,"result":{"at_bookmark":"bm","status":"complete","result":{"filename":"x.sql","signed_url":"https://bucket.test/x.sql?X-Amz-Signature=s"}}}"#.to_vec())
-        .unwrap();
-    export
-        .handle_input(now, Input::Reply { id, response })
-        .unwrap();
+    let (mut export, now) = ready_export();
     let id = loop {
         match export.poll_output() {
             Output::Event(_) => {}
