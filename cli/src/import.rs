@@ -11,8 +11,8 @@ use crate::driver::Driver;
 use crate::exit::{Code, Failure};
 use crate::report::Style;
 use d1_dump::rules::{check_path, Report};
-use d1_export_core::{AccountId, ApiBase, ApiToken, DatabaseId, Event, ImportOutcome};
-use d1_export_transport::{CancelToken, ClientConfig, Error, ENV_TOKEN};
+use d1_export_core::{AccountId, DatabaseId, Event, ImportOutcome};
+use d1_export_transport::{CancelToken, Error};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -55,8 +55,8 @@ fn run(args: &ImportArgs, view: &mut View) -> Result<(), Failure> {
              (D1 is unavailable while it imports)",
         ));
     }
-    let config = client_config(args)?;
-    let account = account(args)?;
+    let config = crate::api_config(args.api_base.as_deref())?;
+    let account = crate::account_id(args.account_id.as_deref())?;
     let driver = Driver::new(args.driver, config, cancel).map_err(|e| Failure::from_error(&e))?;
     let (database, name) = crate::resolve(&driver, &account, &args.database)?;
     let shown = name.as_deref().unwrap_or(database.as_str()).to_owned();
@@ -209,27 +209,6 @@ fn summary(outcome: &ImportOutcome, file: &Path, database: &str, seconds: f64) -
             " (the service already had the file: not uploaded again)"
         }
     )
-}
-
-fn client_config(args: &ImportArgs) -> Result<ClientConfig, Failure> {
-    let token = std::env::var(ENV_TOKEN).map_err(|_| {
-        Failure::usage(format!(
-            "{ENV_TOKEN} is not set (the API token is read from the environment only)"
-        ))
-    })?;
-    let token = ApiToken::new(&token).map_err(|e| Failure::usage(format!("{ENV_TOKEN}: {e}")))?;
-    let base = match args.api_base.as_deref().map(str::trim) {
-        Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
-        _ => ApiBase::default(),
-    };
-    Ok(ClientConfig::new(base, token))
-}
-
-fn account(args: &ImportArgs) -> Result<AccountId, Failure> {
-    let id = args.account_id.as_deref().ok_or_else(|| {
-        Failure::usage("no account: set CLOUDFLARE_ACCOUNT_ID or pass --account-id")
-    })?;
-    AccountId::new(id.trim()).map_err(|e| Failure::usage(e.to_string()))
 }
 
 impl Driver {

@@ -151,17 +151,7 @@ fn run(args: &Args, reporter: &mut Reporter) -> Result<(), Failure> {
 }
 
 fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
-    let token = std::env::var(ENV_TOKEN).map_err(|_| {
-        Failure::usage(format!(
-            "{ENV_TOKEN} is not set (the API token is read from the environment only)"
-        ))
-    })?;
-    let token = ApiToken::new(&token).map_err(|e| Failure::usage(format!("{ENV_TOKEN}: {e}")))?;
-    let base = match args.api_base.as_deref().map(str::trim) {
-        Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
-        _ => ApiBase::default(),
-    };
-    let config = ClientConfig::new(base, token);
+    let config = api_config(args.api_base.as_deref())?;
     Ok(if args.no_restart {
         config.job_gone(d1_export_core::JobGonePolicy::Fail)
     } else {
@@ -169,8 +159,29 @@ fn client_config(args: &Args) -> Result<ClientConfig, Failure> {
     })
 }
 
+/// The token (from the environment only) and the API base (`--api-base`, else the default):
+/// what export and import both need.
+fn api_config(api_base: Option<&str>) -> Result<ClientConfig, Failure> {
+    let token = std::env::var(ENV_TOKEN).map_err(|_| {
+        Failure::usage(format!(
+            "{ENV_TOKEN} is not set (the API token is read from the environment only)"
+        ))
+    })?;
+    let token = ApiToken::new(&token).map_err(|e| Failure::usage(format!("{ENV_TOKEN}: {e}")))?;
+    let base = match api_base.map(str::trim) {
+        Some(b) if !b.is_empty() => ApiBase::new(b).map_err(|e| Failure::usage(e.to_string()))?,
+        _ => ApiBase::default(),
+    };
+    Ok(ClientConfig::new(base, token))
+}
+
 fn account(args: &Args) -> Result<AccountId, Failure> {
-    let id = args.account_id.as_deref().ok_or_else(|| {
+    account_id(args.account_id.as_deref())
+}
+
+/// `--account-id` (or `CLOUDFLARE_ACCOUNT_ID`, which clap reads), checked.
+fn account_id(id: Option<&str>) -> Result<AccountId, Failure> {
+    let id = id.ok_or_else(|| {
         Failure::usage("no account: set CLOUDFLARE_ACCOUNT_ID or pass --account-id")
     })?;
     AccountId::new(id.trim()).map_err(|e| Failure::usage(e.to_string()))

@@ -416,7 +416,7 @@ impl Client {
             Ok(r) => r,
             Err(failure) => return Input::Failed { id, failure },
         };
-        let mut response = match self.http.execute(request).await {
+        let response = match self.http.execute(request).await {
             Ok(r) => r,
             Err(e) => {
                 return Input::Failed {
@@ -425,30 +425,7 @@ impl Client {
                 }
             }
         };
-        let head = head_of(&response);
-        let mut buf = Vec::new();
-        // The status first: a 429 or 5xx body is not read at all.
-        let cap = d1_export_core::reply_read_limit(head.status(), limit);
-        while buf.len() < cap {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let take = chunk.len().min(cap - buf.len());
-                    buf.extend_from_slice(&chunk[..take]);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Input::Failed {
-                        id,
-                        failure: classify(&e),
-                    }
-                }
-            }
-        }
-        let (parts, ()) = head.into_parts();
-        Input::Reply {
-            id,
-            response: http::Response::from_parts(parts, buf),
-        }
+        reply_input(id, response, limit).await
     }
 
     async fn download(
@@ -707,5 +684,37 @@ impl Blocking {
             (sink, result)
         }));
         self.wait().await
+    }
+}
+
+/// A reply as the core's input: its body read up to the cap (plus one byte, so the core sees
+/// an over-long reply as such), and not at all for a 429 or 5xx (the status decides first).
+pub(crate) async fn reply_input(
+    id: RequestId,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Input {
+    let head = head_of(&response);
+    let mut buf = Vec::new();
+    let cap = d1_export_core::reply_read_limit(head.status(), limit);
+    while buf.len() < cap {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(cap - buf.len());
+                buf.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Input::Failed {
+                    id,
+                    failure: classify(&e),
+                }
+            }
+        }
+    }
+    let (parts, ()) = head.into_parts();
+    Input::Reply {
+        id,
+        response: http::Response::from_parts(parts, buf),
     }
 }

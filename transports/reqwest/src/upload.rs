@@ -2,7 +2,7 @@
 //! [`Import`] machine run by the same loop as an export ([`ImportRun`]); an upload streams
 //! the file from `tokio::fs` in buffer-sized chunks (constant memory) while progress is fed.
 
-use crate::{classify, head_of, or_cancel, to_reqwest, AsyncSink, Client};
+use crate::{classify, or_cancel, reply_input, to_reqwest, AsyncSink, Client};
 use d1_export_core::{
     AccountId, DatabaseId, Event, Import, ImportJob, ImportOutcome, Input, RequestId,
 };
@@ -160,31 +160,4 @@ fn body_stream(
             }
         }
     })
-}
-
-/// The upload URL's reply, its body read up to the cap (plus one byte; none for a 429/5xx).
-async fn reply_input(id: RequestId, mut response: reqwest::Response, limit: usize) -> Input {
-    let head = head_of(&response);
-    let mut buf = Vec::new();
-    let cap = d1_export_core::reply_read_limit(head.status(), limit);
-    while buf.len() < cap {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let take = chunk.len().min(cap - buf.len());
-                buf.extend_from_slice(&chunk[..take]);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return Input::Failed {
-                    id,
-                    failure: classify(&e),
-                }
-            }
-        }
-    }
-    let (parts, ()) = head.into_parts();
-    Input::Reply {
-        id,
-        response: http::Response::from_parts(parts, buf),
-    }
 }

@@ -281,20 +281,6 @@ impl<M: Machine> Runner<M> {
     ) -> Result<Flow, Error> {
         self.machine
             .handle_input(Instant::now(), Input::DownloadProgress { id, written })?;
-        // One way out of the machine: its events, then "keep streaming" — or anything else,
-        // which ends the body and is the next step.
-        loop {
-            match self.machine.poll_output() {
-                Output::Event(event) => {
-                    crate::trace::event(&event);
-                    on_event(&event)
-                }
-                Output::KeepStreaming { id: got } if got == id => return Ok(Flow::Continue),
-                other => {
-                    self.pending = Some(other);
-                    return Ok(Flow::Stop);
-                }
-            }
-        }
+        self.keep_streaming(id, on_event)
     }
 }
