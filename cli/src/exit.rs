@@ -102,8 +102,7 @@ pub fn advice(hint: Hint) -> &'static str {
         Hint::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
         Hint::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
         Hint::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
-        // Cases with nothing to set or pass: the core's own words.
-        other => other.advice(),
+        Hint::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
     }
 }
 

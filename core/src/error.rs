@@ -64,17 +64,31 @@ pub enum Hint {
 }
 
 impl Hint {
-    /// The advice for this case.
+    /// The advice for this case, worded for a program using the library: no command-line
+    /// flags or environment variables (a front end words its own from the [`Hint`]).
     pub fn advice(self) -> &'static str {
         match self {
-            Self::Authentication => "check CLOUDFLARE_API_TOKEN: it must be valid and allowed to edit D1 (Account > D1 > Edit)",
-            Self::Account => "check CLOUDFLARE_ACCOUNT_ID (or --account-id): the account is wrong or the token cannot use it",
+            Self::Authentication => {
+                "the API token is invalid or not allowed to edit D1 (it needs Account > D1 > Edit)"
+            }
+            Self::Account => "the account id is wrong, or the token cannot use this account",
             Self::NotFound => "no such database in this account: check the database id or name",
-            Self::ExportAlreadyRunning => "another export of this database is running; wait for it to finish or time out, then retry",
-            Self::VirtualTables => "the database has virtual tables (FTS5): use --importable (SQL D1 can import) or --format sqlite for a complete backup, or export the other tables with --table",
-            Self::Challenge => "a firewall challenge answered instead of the API; check the API base and the network path",
-            Self::RateLimited => "the API rate limit (1200 requests per 5 minutes) was reached; wait a few minutes",
-            Self::ImportAlreadyRunning => "an import or export of this database is running; wait for it to finish, then retry",
+            Self::ExportAlreadyRunning => {
+                "another export of this database is running; retry once it has finished or timed out"
+            }
+            Self::ImportAlreadyRunning => {
+                "an import or export of this database is running; retry once it has finished"
+            }
+            Self::VirtualTables => {
+                "the database has virtual tables (FTS5): list the other tables in \
+                 DumpOptions::tables, or use Compatibility::Sqlite3CliOnly"
+            }
+            Self::Challenge => {
+                "a firewall challenge answered instead of the API: check the API base and the network path"
+            }
+            Self::RateLimited => {
+                "the account's API rate limit (1200 requests per 5 minutes) was reached: retry in a few minutes"
+            }
         }
     }
 

@@ -43,13 +43,14 @@ fn transport_failures_say_what_happened() {
 }
 
 #[test]
-fn every_hint_has_its_own_advice() {
+fn every_hint_has_its_own_advice_worded_for_a_program() {
     let hints = [
-        (Hint::Authentication, "CLOUDFLARE_API_TOKEN"),
-        (Hint::Account, "CLOUDFLARE_ACCOUNT_ID"),
+        (Hint::Authentication, "API token"),
+        (Hint::Account, "account id"),
         (Hint::NotFound, "no such database"),
         (Hint::ExportAlreadyRunning, "another export"),
-        (Hint::VirtualTables, "--table"),
+        (Hint::ImportAlreadyRunning, "an import or export"),
+        (Hint::VirtualTables, "DumpOptions::tables"),
         (Hint::Challenge, "firewall challenge"),
         (Hint::RateLimited, "1200 requests per 5 minutes"),
     ];
@@ -58,6 +59,11 @@ fn every_hint_has_its_own_advice() {
         let advice = hint.advice();
         assert!(advice.contains(needle), "{hint:?}: {advice}");
         assert!(seen.insert(advice), "{hint:?} shares its advice");
+        // A command line's words (flags, environment variables) are the front end's.
+        assert!(
+            !advice.contains("--") && !advice.contains("CLOUDFLARE_"),
+            "{hint:?} names a flag or variable: {advice}"
+        );
     }
 }
 

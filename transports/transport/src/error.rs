@@ -141,7 +141,7 @@ impl Error {
 
     /// Advice for the known cases, worded for a program using this library.
     pub fn advice(&self) -> Option<&'static str> {
-        self.hint().map(library_advice)
+        self.hint().map(Hint::advice)
     }
 
     /// The message without the hint (what [`Display`](fmt::Display) shows before it), for a
@@ -198,33 +198,6 @@ fn core_kind(e: &d1_export_core::Error) -> ErrorKind {
         },
         E::DeadlineExceeded => ErrorKind::Network,
         _ => ErrorKind::Service,
-    }
-}
-
-/// The library's wording of a hint (no flags, no environment variables).
-fn library_advice(hint: Hint) -> &'static str {
-    match hint {
-        Hint::Authentication => {
-            "the API token is invalid or not allowed to edit D1 (it needs Account > D1 > Edit)"
-        }
-        Hint::Account => "the account id is wrong, or the token cannot use this account",
-        Hint::NotFound => "no such database in this account: check the database id or name",
-        Hint::ExportAlreadyRunning => {
-            "another export of this database is running; retry once it has finished or timed out"
-        }
-        Hint::ImportAlreadyRunning => {
-            "an import or export of this database is running; retry once it has finished"
-        }
-        Hint::VirtualTables => {
-            "the database has virtual tables (FTS5): list the other tables in \
-             DumpOptions::tables, or use Compatibility::Sqlite3CliOnly"
-        }
-        Hint::Challenge => {
-            "a firewall challenge answered instead of the API: check the API base and the network path"
-        }
-        Hint::RateLimited => {
-            "the account's API rate limit (1200 requests per 5 minutes) was reached: retry in a few minutes"
-        }
     }
 }
 
