@@ -19,7 +19,10 @@ pub mod split;
 pub mod write;
 
 pub use importable::{write_importable, Importable, ImportableError};
-pub use load::{create_scratch, load_dump, verify, LoadError, LoadMode, Loaded, Verification};
+pub use load::{
+    create_scratch, harden, load_dump, verify, LoadError, LoadMode, Loaded, Verification,
+    VerifyError,
+};
 pub use rules::{check_path, check_reader, Checker, Report, Rule, Violation};
 pub use split::{Splitter, Statement};
 pub use write::{write_dump, Compatibility, DumpError, DumpOptions};

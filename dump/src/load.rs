@@ -11,11 +11,36 @@
 //!
 //! [`verify`] then runs `PRAGMA integrity_check` and `PRAGMA foreign_key_check` and counts
 //! every table's rows. [`create_scratch`] makes the scratch database for it: a new file,
-//! owner-only, without a journal.
+//! owner-only, without a journal, [hardened](harden).
+//!
+//! # Untrusted dumps
+//!
+//! A dump is downloaded: it may hold any SQL. The loader runs exactly one statement per
+//! split statement (a text holding two is refused), refuses `ATTACH`, `DETACH` and `VACUUM`
+//! in both modes, and [`harden`] (done by [`create_scratch`]) makes the connection itself
+//! refuse them too: no attached databases (`SQLITE_LIMIT_ATTACHED` 0), and an authorizer
+//! denying `ATTACH`, `DETACH` and `load_extension()`. So a dump cannot create or write a
+//! file other than the scratch database.
+//!
+//! Temporary files: the scratch connection keeps temporary tables and sort runs (large
+//! index builds) in files (`PRAGMA temp_store=FILE`), not in memory. SQLite puts them in
+//! `SQLITE_TMPDIR`, else `TMPDIR`, else `/var/tmp`, `/usr/tmp` or `/tmp`; set
+//! `SQLITE_TMPDIR` to a directory beside the scratch database if `/tmp` is small. They
+//! are deleted when closed.
+//!
+//! # Interrupting
+//!
+//! A load or a check of a multi-GB dump can take minutes. Another thread can stop it with
+//! the connection's [`InterruptHandle`](rusqlite::InterruptHandle)
+//! (`conn.get_interrupt_handle().interrupt()`): [`load_dump`] then fails with
+//! [`LoadErrorKind::Interrupted`] (everything rolled back) and [`verify`] with
+//! [`VerifyError::Interrupted`].
 
-use crate::rules::{classify, Rule, MAX_STATEMENT_BYTES};
+use crate::rules::{Checker, Rule};
 use crate::split::{Splitter, Statement};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead};
@@ -71,8 +96,29 @@ pub enum LoadErrorKind {
     Rollback,
     /// D1 would refuse the statement ([`LoadMode::D1`] only).
     Refused(Rule),
-    /// The caller asked to stop.
+    /// The caller asked to stop (its `progress` returned false).
     Cancelled,
+    /// The load was interrupted through the connection's
+    /// [`InterruptHandle`](rusqlite::InterruptHandle).
+    Interrupted,
+    /// The statement holds more than one statement of SQL (where the splitter and SQLite
+    /// disagree, which no honest dump does).
+    MultipleStatements,
+}
+
+fn is_interrupt(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted)
+}
+
+impl LoadErrorKind {
+    /// SQLite's error, an interruption told apart.
+    fn sqlite(e: rusqlite::Error) -> Self {
+        match e {
+            e if is_interrupt(&e) => LoadErrorKind::Interrupted,
+            rusqlite::Error::MultipleStatement => LoadErrorKind::MultipleStatements,
+            e => LoadErrorKind::Sqlite(e),
+        }
+    }
 }
 
 /// A failed load: what went wrong and at which statement (none for the final commit).
@@ -96,6 +142,10 @@ impl fmt::Display for LoadError {
             LoadErrorKind::Rollback => "the dump rolls back (it was written after errors)".into(),
             LoadErrorKind::Refused(rule) => format!("D1 would refuse it: {rule}"),
             LoadErrorKind::Cancelled => "cancelled".into(),
+            LoadErrorKind::Interrupted => "interrupted".into(),
+            LoadErrorKind::MultipleStatements => {
+                "it holds more than one statement (the dump is malformed)".into()
+            }
         };
         match &self.at {
             Some(at) => write!(
@@ -131,10 +181,34 @@ pub struct Loaded {
     /// The dump wrote the schema directly (`PRAGMA writable_schema`): reopen the database
     /// before using its virtual tables.
     pub wrote_schema: bool,
+    /// Rows the statements returned (a dump's `SELECT`s, PRAGMAs answering rows).
+    pub rows_read: u64,
+    /// Rows the statements inserted, updated or deleted (`sqlite3_changes()` summed).
+    pub rows_written: u64,
+    /// The rowid of the last row inserted (`sqlite3_last_insert_rowid()`), 0 if none.
+    pub last_row_id: i64,
+}
+
+/// Makes `conn` safe to run an untrusted dump on: no attached databases
+/// (`SQLITE_LIMIT_ATTACHED` 0) and an authorizer that denies `ATTACH`, `DETACH` and
+/// `load_extension()` (see the [module](self) docs). [`create_scratch`] does it; call it on
+/// any other connection before [`load_dump`].
+pub fn harden(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Function { function_name }
+            if function_name.eq_ignore_ascii_case("load_extension") =>
+        {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }))
 }
 
 /// Creates a scratch database at `path` (which must not exist): owner-only (0600 on Unix),
-/// no journal, no syncs (it is thrown away on failure, and synced by the caller if kept).
+/// no journal, no syncs (it is thrown away on failure, and synced by the caller if kept),
+/// temporary files on disk, [hardened](harden) for an untrusted dump.
 pub fn create_scratch(path: &Path) -> rusqlite::Result<Connection> {
     {
         // Create the file ourselves, so that its mode is ours before SQLite writes a byte.
@@ -149,29 +223,49 @@ pub fn create_scratch(path: &Path) -> rusqlite::Result<Connection> {
             )
         })?;
     }
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;",
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384; \
+         PRAGMA temp_store=FILE;",
     )?;
+    harden(&mut conn)?;
     Ok(conn)
 }
 
 /// Loads the dump read from `reader` into `conn` in one transaction (rolled back on any
 /// error). `progress` gets the bytes read after each statement; returning false cancels.
+///
+/// It holds at most [`DEFAULT_KEEP`](crate::split::DEFAULT_KEEP) bytes of a statement (a
+/// longer one is [`LoadErrorKind::TooLong`]); [`load_dump_with`] takes another bound. The
+/// connection's attached-database limit is set to 0; for the rest of the hardening of an
+/// untrusted dump, make `conn` with [`create_scratch`] or pass it through [`harden`].
 pub fn load_dump<R: BufRead>(
     conn: &Connection,
     reader: R,
     mode: LoadMode,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Loaded, LoadError> {
+    load_dump_with(conn, reader, mode, crate::split::DEFAULT_KEEP, progress)
+}
+
+/// [`load_dump`], holding at most `keep` bytes of a statement.
+pub fn load_dump_with<R: BufRead>(
+    conn: &Connection,
+    reader: R,
+    mode: LoadMode,
+    keep: usize,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> Result<Loaded, LoadError> {
     let fail = |at: Option<&Statement>, kind| LoadError {
         at: at.map(At::of),
         kind,
     };
-    let sqlite = |e| fail(None, LoadErrorKind::Sqlite(e));
+    let sqlite = |e| fail(None, LoadErrorKind::sqlite(e));
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
+        .map_err(sqlite)?;
     // SQLite builds differ in their default (rusqlite's bundled one enforces foreign keys).
     conn.execute_batch(match mode {
         LoadMode::D1 => "PRAGMA foreign_keys=ON;",
@@ -179,7 +273,7 @@ pub fn load_dump<R: BufRead>(
     })
     .map_err(sqlite)?;
     conn.execute_batch("BEGIN").map_err(sqlite)?;
-    let result = run(conn, reader, mode, progress);
+    let result = run(conn, Splitter::new(reader).keep(keep), mode, progress);
     match result {
         Ok(loaded) => match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(loaded),
@@ -197,12 +291,12 @@ pub fn load_dump<R: BufRead>(
 
 fn run<R: BufRead>(
     conn: &Connection,
-    reader: R,
+    mut splitter: Splitter<R>,
     mode: LoadMode,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
-    let mut splitter = Splitter::new(reader);
+    let mut checker = Checker::new();
     while let Some(next) = splitter.next() {
         let statement = next.map_err(|e| LoadError {
             at: None,
@@ -217,13 +311,14 @@ fn run<R: BufRead>(
                 bytes: statement.len,
             }));
         }
-        let rule = classify(statement.bytes());
+        let rule = match mode {
+            LoadMode::D1 => checker.check(&statement),
+            LoadMode::Sqlite => crate::rules::classify(statement.bytes()),
+        };
         match (mode, &rule) {
-            (LoadMode::D1, Some(rule)) => return Err(fail(LoadErrorKind::Refused(rule.clone()))),
-            (LoadMode::D1, None) if statement.len > MAX_STATEMENT_BYTES => {
-                return Err(fail(LoadErrorKind::Refused(Rule::StatementTooLarge {
-                    bytes: statement.len,
-                })))
+            (LoadMode::D1, Some(rule))
+            | (LoadMode::Sqlite, Some(rule @ Rule::AttachOrVacuum { .. })) => {
+                return Err(fail(LoadErrorKind::Refused(rule.clone())))
             }
             (LoadMode::Sqlite, Some(Rule::Transaction { keyword })) => match keyword.as_str() {
                 // Folded into the loader's own transaction.
@@ -235,8 +330,13 @@ fn run<R: BufRead>(
             _ => {}
         }
         let sql = statement.sql().map_err(|_| fail(LoadErrorKind::NotUtf8))?;
-        conn.execute_batch(sql)
-            .map_err(|e| fail(LoadErrorKind::Sqlite(e)))?;
+        match execute(conn, sql) {
+            Ok(Some(rows)) => loaded.rows_read += rows,
+            Ok(None) => continue, // nothing but comments
+            Err(e) => return Err(fail(LoadErrorKind::sqlite(e))),
+        }
+        loaded.rows_written += conn.changes();
+        loaded.last_row_id = conn.last_insert_rowid();
         loaded.statements += 1;
         if !progress(splitter.bytes_read()) {
             return Err(fail(LoadErrorKind::Cancelled));
@@ -244,6 +344,43 @@ fn run<R: BufRead>(
     }
     loaded.bytes = splitter.bytes_read();
     Ok(loaded)
+}
+
+/// Runs one statement; the rows it returned, or None if it is empty (only comments).
+fn execute(conn: &Connection, sql: &str) -> rusqlite::Result<Option<u64>> {
+    let mut stmt = match conn.prepare(sql) {
+        Err(rusqlite::Error::Empty) => return Ok(None),
+        r => r?,
+    };
+    let mut rows = stmt.raw_query();
+    let mut n = 0;
+    while rows.next()?.is_some() {
+        n += 1;
+    }
+    Ok(Some(n))
+}
+
+/// Why [`verify`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// SQLite failed.
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
+    /// The check was interrupted through the connection's
+    /// [`InterruptHandle`](rusqlite::InterruptHandle).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<rusqlite::Error> for VerifyError {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_interrupt(&e) {
+            VerifyError::Interrupted
+        } else {
+            VerifyError::Sqlite(e)
+        }
+    }
 }
 
 /// What [`verify`] found.
@@ -281,7 +418,7 @@ pub fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, bool)>> {
 }
 
 /// Checks a loaded database: integrity, foreign keys, rows per table.
-pub fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
+pub fn verify(conn: &Connection) -> Result<Verification, VerifyError> {
     let mut messages = Vec::new();
     {
         let mut stmt = conn.prepare("PRAGMA integrity_check(20)")?;

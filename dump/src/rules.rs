@@ -49,7 +49,9 @@ pub const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 pub const MAX_LISTED: usize = 1000;
 
 /// How much of each statement the checker reads: enough to classify it.
-const CHECK_KEEP: usize = 4096;
+/// All of a statement D1 would take: `WITH … INSERT` and triggers are classified from their
+/// whole text.
+const CHECK_KEEP: usize = MAX_STATEMENT_BYTES as usize + 1;
 
 /// One rule of D1's import, as broken by a statement or by the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,19 @@ pub enum Rule {
         /// The table's name.
         name: String,
     },
+    /// A statement creating or writing a shadow table of a virtual table declared in the
+    /// same file (`<vt>_data`, `_idx`, `_content`, `_docsize`, `_config` of FTS5), or an
+    /// internal `sqlite_*` table (`sqlite_stat1`, …; `sqlite_sequence` is allowed).
+    ShadowTable {
+        /// The table's name.
+        name: String,
+    },
+    /// `ATTACH`, `DETACH` or `VACUUM` (which work on database files); the keyword,
+    /// upper-case.
+    AttachOrVacuum {
+        /// The statement's first keyword.
+        keyword: String,
+    },
     /// The file is a SQLite database, not SQL.
     SqliteDatabaseFile,
     /// The file is over [`MAX_FILE_BYTES`].
@@ -105,6 +120,16 @@ impl fmt::Display for Rule {
             ),
             Rule::InternalTable { name } => {
                 write!(f, "{name} is one of D1's internal _cf_* tables")
+            }
+            Rule::ShadowTable { name } => write!(
+                f,
+                "{name} is a shadow table of a virtual table or an internal sqlite_* table"
+            ),
+            Rule::AttachOrVacuum { keyword } => {
+                write!(
+                    f,
+                    "{keyword}: D1 does not allow statements on database files"
+                )
             }
             Rule::SqliteDatabaseFile => f.write_str("this is a SQLite database file, not SQL"),
             Rule::FileTooLarge { bytes } => write!(
@@ -136,6 +161,14 @@ impl Rule {
             }
             Rule::InternalTable { .. } => {
                 "remove the statement: _cf_* tables belong to D1 and are created by it"
+            }
+            Rule::ShadowTable { .. } => {
+                "remove the statement: CREATE VIRTUAL TABLE makes its shadow tables itself; \
+                 refill a full-text index with INSERT INTO t(t) VALUES('rebuild') or by \
+                 inserting its rows, as `d1-export --importable` does"
+            }
+            Rule::AttachOrVacuum { .. } => {
+                "remove it: an import runs in D1's one database, which manages its own files"
             }
             Rule::SqliteDatabaseFile => {
                 "convert it to SQL first, e.g. `sqlite3 db.sqlite .dump`, then make it \
@@ -205,10 +238,24 @@ impl Report {
 }
 
 /// Checks statements one at a time.
+///
+/// It remembers the virtual tables declared so far, so that a statement creating or writing
+/// one of their shadow tables is refused, in either order (a shadow table created before its
+/// virtual table is reported when the virtual table is declared; [`finish`](Self::finish)
+/// puts the violations back in file order). What it remembers is bounded.
 #[derive(Debug, Default)]
 pub struct Checker {
     report: Report,
+    /// Virtual tables declared so far: their shadow tables' names (lower-case).
+    shadows: std::collections::HashSet<String>,
+    /// Tables created or written before any virtual table they may be a shadow of was
+    /// declared: name (lower-case) → where (at most [`MAX_PENDING`]).
+    pending: std::collections::HashMap<String, Violation>,
 }
+
+/// How many virtual tables, and earlier tables that may be shadow tables, a [`Checker`]
+/// remembers.
+const MAX_PENDING: usize = 10_000;
 
 impl Checker {
     /// A checker with nothing seen yet.
@@ -216,20 +263,77 @@ impl Checker {
         Self::default()
     }
 
-    /// Checks one statement.
-    pub fn check(&mut self, statement: &Statement) {
+    /// Checks one statement; returns the first rule it breaks, if any (a shadow table
+    /// created before its virtual table is reported later, at the virtual table).
+    pub fn check(&mut self, statement: &Statement) -> Option<Rule> {
+        self.check_parts(
+            statement.number,
+            statement.line,
+            statement.len,
+            statement.bytes(),
+        )
+    }
+
+    /// [`check`](Self::check) of a statement given by its parts (`bytes` its text as kept,
+    /// `len` its full length).
+    pub(crate) fn check_parts(
+        &mut self,
+        number: u64,
+        line: u64,
+        len: u64,
+        bytes: &[u8],
+    ) -> Option<Rule> {
         self.report.statements += 1;
-        if statement.len > MAX_STATEMENT_BYTES {
-            self.add_for(
-                statement,
-                Rule::StatementTooLarge {
-                    bytes: statement.len,
-                },
-            );
+        let at = |rule| Violation {
+            rule,
+            statement: number,
+            line,
+            excerpt: crate::split::excerpt(
+                &String::from_utf8_lossy(&bytes[..bytes.len().min(400)]),
+                80,
+            ),
+        };
+        let mut first = None;
+        if len > MAX_STATEMENT_BYTES {
+            let rule = Rule::StatementTooLarge { bytes: len };
+            first = Some(rule.clone());
+            self.add(at(rule));
         }
-        if let Some(rule) = classify(statement.bytes()) {
-            self.add_for(statement, rule);
+        let (rule, effect) = analyze(bytes);
+        if let Some(rule) = rule {
+            first.get_or_insert(rule.clone());
+            self.add(at(rule));
+            return first;
         }
+        match effect {
+            Some(Effect::DeclaresVirtual { name, module }) => {
+                for suffix in shadow_suffixes(&module) {
+                    let shadow = format!("{name}{suffix}");
+                    if let Some(mut earlier) = self.pending.remove(&shadow) {
+                        earlier.rule = Rule::ShadowTable {
+                            name: shadow.clone(),
+                        };
+                        self.add(earlier);
+                    }
+                    if self.shadows.len() < MAX_PENDING * 5 {
+                        self.shadows.insert(shadow);
+                    }
+                }
+            }
+            Some(Effect::Table(name)) => {
+                if self.shadows.contains(&name) {
+                    let rule = Rule::ShadowTable { name };
+                    first.get_or_insert(rule.clone());
+                    self.add(at(rule));
+                } else if self.pending.len() < MAX_PENDING && name.contains('_') {
+                    // Only the first statement on it is reported, as its place.
+                    let placeholder = Rule::ShadowTable { name: name.clone() };
+                    self.pending.entry(name).or_insert_with(|| at(placeholder));
+                }
+            }
+            None => {}
+        }
+        first
     }
 
     /// Records a violation of the whole file (e.g. [`Rule::FileTooLarge`]).
@@ -239,15 +343,6 @@ impl Checker {
             statement: 0,
             line: 0,
             excerpt: String::new(),
-        });
-    }
-
-    fn add_for(&mut self, statement: &Statement, rule: Rule) {
-        self.add(Violation {
-            rule,
-            statement: statement.number,
-            line: statement.line,
-            excerpt: statement.excerpt(80),
         });
     }
 
@@ -261,6 +356,8 @@ impl Checker {
     /// The report, given the number of bytes read.
     pub fn finish(mut self, bytes: u64) -> Report {
         self.report.bytes = bytes;
+        // Shadow tables reported at their virtual table: back in file order.
+        self.report.violations.sort_by_key(|v| v.statement);
         if bytes > MAX_FILE_BYTES
             && !self
                 .report
@@ -402,65 +499,144 @@ fn qualified_name(toks: &[Tok], at: usize) -> Option<(&str, usize)> {
 }
 
 fn is_internal(name: &str) -> bool {
-    name.len() >= 4 && name[..4].eq_ignore_ascii_case("_cf_")
+    name.len() >= 4 && name.is_char_boundary(4) && name[..4].eq_ignore_ascii_case("_cf_")
 }
 
 fn is_schema_table(name: &str) -> bool {
-    name.eq_ignore_ascii_case("sqlite_schema") || name.eq_ignore_ascii_case("sqlite_master")
+    name.eq_ignore_ascii_case("sqlite_schema")
+        || name.eq_ignore_ascii_case("sqlite_master")
+        || name.eq_ignore_ascii_case("sqlite_temp_schema")
+        || name.eq_ignore_ascii_case("sqlite_temp_master")
+}
+
+/// An internal `sqlite_*` table other than the schema and `sqlite_sequence` (which an
+/// importable dump restores): `sqlite_stat1`, … .
+fn is_sqlite_internal(name: &str) -> bool {
+    name.len() >= 7
+        && name.is_char_boundary(7)
+        && name[..7].eq_ignore_ascii_case("sqlite_")
+        && !name.eq_ignore_ascii_case("sqlite_sequence")
+        && !is_schema_table(name)
+}
+
+/// The shadow tables each virtual table module creates, by suffix (`<vt>_data`, …).
+fn shadow_suffixes(module: &str) -> &'static [&'static str] {
+    match module {
+        "fts5" => &["_data", "_idx", "_content", "_docsize", "_config"],
+        "fts3" | "fts4" => &["_content", "_segments", "_segdir", "_docsize", "_stat"],
+        "rtree" | "rtree_i32" | "geopoly" => &["_node", "_parent", "_rowid"],
+        _ => &[],
+    }
+}
+
+/// How many tokens are read of a statement whose verb may come late (`WITH … INSERT`,
+/// `CREATE TRIGGER … UPDATE OF a, b ON t`).
+const LONG_TOKENS: usize = 20_000;
+
+/// What a statement does to the schema, as far as the stateful rules need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// `CREATE VIRTUAL TABLE name USING module`: the name and module, lower-case.
+    DeclaresVirtual { name: String, module: String },
+    /// Creates or writes the table of this name (lower-case).
+    Table(String),
 }
 
 /// The rule a statement breaks by what it is (its size aside), if any.
 pub(crate) fn classify(sql: &[u8]) -> Option<Rule> {
+    analyze(sql).0
+}
+
+/// The rule a statement breaks by what it is, and what it does to the schema.
+pub(crate) fn analyze(sql: &[u8]) -> (Option<Rule>, Option<Effect>) {
     let toks = tokens(sql, 12);
-    let first = match toks.first()? {
-        Tok::Word(w) => w.as_str(),
-        _ => return None,
+    let long = match toks.first() {
+        Some(t) if t.is("with") => true,
+        Some(t) if t.is("create") => toks.iter().take(6).any(|t| t.is("trigger")),
+        _ => false,
     };
+    if long {
+        analyze_tokens(&tokens(sql, LONG_TOKENS))
+    } else {
+        analyze_tokens(&toks)
+    }
+}
+
+fn internal(name: &str) -> Option<Rule> {
+    is_internal(name).then(|| Rule::InternalTable { name: name.into() })
+}
+
+fn analyze_tokens(toks: &[Tok]) -> (Option<Rule>, Option<Effect>) {
+    let Some(Tok::Word(first)) = toks.first() else {
+        return (None, None);
+    };
+    let first = first.as_str();
     match first {
-        "begin" | "commit" | "end" | "rollback" | "savepoint" | "release" => {
+        "begin" | "commit" | "end" | "rollback" | "savepoint" | "release" => (
             Some(Rule::Transaction {
                 keyword: first.to_ascii_uppercase(),
-            })
-        }
+            }),
+            None,
+        ),
+        "attach" | "detach" | "vacuum" => (
+            Some(Rule::AttachOrVacuum {
+                keyword: first.to_ascii_uppercase(),
+            }),
+            None,
+        ),
         "pragma" => {
-            let (name, _) = qualified_name(&toks, 1)?;
+            let Some((name, _)) = qualified_name(toks, 1) else {
+                return (None, None);
+            };
             let name = name.to_ascii_lowercase();
-            match name.as_str() {
+            let rule = match name.as_str() {
                 "defer_foreign_keys" => None,
                 "writable_schema" => Some(Rule::WritableSchema),
                 _ => Some(Rule::Pragma { name }),
-            }
+            };
+            (rule, None)
         }
-        "create" => {
-            let mut at = 1;
-            // CREATE [TEMP|TEMPORARY] [VIRTUAL] TABLE [IF NOT EXISTS] name
-            // CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table
-            while toks.get(at).is_some_and(|t| {
-                t.is("temp") || t.is("temporary") || t.is("virtual") || t.is("unique")
-            }) {
-                at += 1;
-            }
-            let kind = toks.get(at)?;
-            let index = kind.is("index");
-            if !kind.is("table") && !index {
-                return None;
-            }
-            at += 1;
-            if toks.get(at).is_some_and(|t| t.is("if")) {
-                at += 3;
-            }
-            let (mut name, after) = qualified_name(&toks, at)?;
-            if index {
-                if !toks.get(after).is_some_and(|t| t.is("on")) {
-                    return None;
+        "with" => {
+            // WITH [RECURSIVE] name [(cols)] AS [NOT] [MATERIALIZED] (…) [, …] verb …: the
+            // verb is the first keyword outside the parentheses that is one.
+            let mut depth = 0usize;
+            for (i, t) in toks.iter().enumerate().skip(1) {
+                match t {
+                    Tok::Punct(b'(') => depth += 1,
+                    Tok::Punct(b')') => depth = depth.saturating_sub(1),
+                    Tok::Word(w)
+                        if depth == 0
+                            && matches!(
+                                w.as_str(),
+                                "insert" | "replace" | "update" | "delete" | "select" | "values"
+                            ) =>
+                    {
+                        return analyze_tokens(&toks[i..]);
+                    }
+                    _ => {}
                 }
-                name = qualified_name(&toks, after + 1)?.0;
             }
-            is_internal(name).then(|| Rule::InternalTable { name: name.into() })
+            (None, None)
         }
-        "insert" | "replace" | "update" | "delete" | "drop" | "alter" => {
-            // The target: after INTO (INSERT/REPLACE), FROM (DELETE), TABLE (DROP/ALTER),
-            // or UPDATE [OR action].
+        "create" => create(toks),
+        "drop" => {
+            let kind_ok = toks
+                .get(1)
+                .is_some_and(|t| t.is("table") || t.is("view") || t.is("index") || t.is("trigger"));
+            if !kind_ok {
+                return (None, None);
+            }
+            let at = if toks.get(2).is_some_and(|t| t.is("if")) {
+                4
+            } else {
+                2
+            };
+            let rule = qualified_name(toks, at).and_then(|(name, _)| internal(name));
+            (rule, None)
+        }
+        "insert" | "replace" | "update" | "delete" | "alter" => {
+            // The target: after INTO (INSERT/REPLACE), FROM (DELETE), TABLE (ALTER), or
+            // UPDATE [OR action].
             let at = match first {
                 "update" => {
                     if toks.get(1).is_some_and(|t| t.is("or")) {
@@ -469,31 +645,108 @@ pub(crate) fn classify(sql: &[u8]) -> Option<Rule> {
                         1
                     }
                 }
-                "drop" | "alter" => {
+                "alter" => {
                     if !toks.get(1).is_some_and(|t| t.is("table")) {
-                        return None;
+                        return (None, None);
                     }
-                    if toks.get(2).is_some_and(|t| t.is("if")) {
-                        4
-                    } else {
-                        2
-                    }
+                    2
                 }
                 _ => {
                     let key = if first == "delete" { "from" } else { "into" };
-                    toks.iter().position(|t| t.is(key))? + 1
+                    match toks.iter().position(|t| t.is(key)) {
+                        Some(p) => p + 1,
+                        None => return (None, None),
+                    }
                 }
             };
-            let (name, _) = qualified_name(&toks, at)?;
-            if is_internal(name) {
+            let Some((name, _)) = qualified_name(toks, at) else {
+                return (None, None);
+            };
+            let rule = if is_internal(name) {
                 Some(Rule::InternalTable { name: name.into() })
-            } else if is_schema_table(name) && first != "drop" {
+            } else if is_schema_table(name) {
                 Some(Rule::SchemaTableWrite)
+            } else if is_sqlite_internal(name) && first != "alter" {
+                Some(Rule::ShadowTable { name: name.into() })
             } else {
                 None
-            }
+            };
+            (rule, Some(Effect::Table(name.to_ascii_lowercase())))
         }
-        _ => None,
+        _ => (None, None),
+    }
+}
+
+/// `CREATE [TEMP|TEMPORARY] [UNIQUE] [VIRTUAL] TABLE|INDEX|VIEW|TRIGGER [IF NOT EXISTS] name …`.
+fn create(toks: &[Tok]) -> (Option<Rule>, Option<Effect>) {
+    let mut at = 1;
+    let mut is_virtual = false;
+    while toks
+        .get(at)
+        .is_some_and(|t| t.is("temp") || t.is("temporary") || t.is("virtual") || t.is("unique"))
+    {
+        is_virtual |= toks[at].is("virtual");
+        at += 1;
+    }
+    let Some(Tok::Word(kind)) = toks.get(at) else {
+        return (None, None);
+    };
+    let kind = kind.as_str();
+    if !matches!(kind, "table" | "index" | "view" | "trigger") {
+        return (None, None);
+    }
+    at += 1;
+    if toks.get(at).is_some_and(|t| t.is("if")) {
+        at += 3;
+    }
+    let Some((name, after)) = qualified_name(toks, at) else {
+        return (None, None);
+    };
+    if let Some(rule) = internal(name) {
+        return (Some(rule), None);
+    }
+    match kind {
+        "table" if is_virtual => {
+            let module = toks[after..]
+                .iter()
+                .position(|t| t.is("using"))
+                .and_then(|p| toks.get(after + p + 1))
+                .and_then(Tok::name)
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            (
+                None,
+                Some(Effect::DeclaresVirtual {
+                    name: name.to_ascii_lowercase(),
+                    module,
+                }),
+            )
+        }
+        "table" => {
+            let rule = (name.len() >= 7
+                && name.is_char_boundary(7)
+                && name[..7].eq_ignore_ascii_case("sqlite_"))
+            .then(|| Rule::ShadowTable { name: name.into() });
+            (rule, Some(Effect::Table(name.to_ascii_lowercase())))
+        }
+        "index" | "trigger" => {
+            // The table: after the first ON (outside parentheses, before a trigger's BEGIN).
+            let mut depth = 0usize;
+            for (i, t) in toks.iter().enumerate().skip(after) {
+                match t {
+                    Tok::Punct(b'(') => depth += 1,
+                    Tok::Punct(b')') => depth = depth.saturating_sub(1),
+                    Tok::Word(w) if depth == 0 && w == "begin" => break,
+                    Tok::Word(w) if depth == 0 && w == "on" => {
+                        let rule = qualified_name(toks, i + 1).and_then(|(t, _)| internal(t));
+                        return (rule, None);
+                    }
+                    _ => {}
+                }
+            }
+            (None, None)
+        }
+        _ => (None, None),
     }
 }
 
@@ -567,7 +820,133 @@ mod tests {
         }
         assert_eq!(rule("CREATE TABLE cf_kv(a);"), None);
         assert_eq!(rule("INSERT INTO \"t\" VALUES('_cf_KV');"), None);
-        assert_eq!(rule("CREATE INDEX _cf_i ON t(a);"), None);
+    }
+
+    #[test]
+    fn internal_names_are_refused_in_views_triggers_and_indexes_too() {
+        for sql in [
+            "CREATE INDEX _cf_i ON t(a);",
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"_CF_i\" ON t(a);",
+            "CREATE VIEW _cf_v AS SELECT 1;",
+            "CREATE TEMP VIEW IF NOT EXISTS main._cf_v AS SELECT 1;",
+            "CREATE TRIGGER _cf_tr AFTER INSERT ON t BEGIN SELECT 1; END;",
+            "CREATE TRIGGER tr AFTER UPDATE OF a, b, c ON _cf_KV BEGIN SELECT 1; END;",
+            "CREATE TRIGGER tr INSTEAD OF DELETE ON main.\"_cf_v\" BEGIN SELECT 1; END;",
+            "DROP VIEW IF EXISTS _cf_v;",
+            "DROP INDEX _cf_i;",
+            "DROP TRIGGER _cf_tr;",
+        ] {
+            assert!(
+                matches!(rule(sql), Some(Rule::InternalTable { .. })),
+                "{sql}"
+            );
+        }
+        assert_eq!(rule("CREATE VIEW cf_v AS SELECT * FROM _cf_KV;"), None);
+        assert_eq!(
+            rule(
+                "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO x VALUES('ON _cf_KV'); END;"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn writes_behind_a_with_prefix_are_judged_by_their_target() {
+        for (sql, want) in [
+            (
+                "WITH x AS (SELECT 1) INSERT INTO _cf_KV SELECT * FROM x;",
+                Some(Rule::InternalTable { name: "_cf_kv".into() }),
+            ),
+            (
+                "WITH RECURSIVE a(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM a WHERE n<3), \
+                 b AS MATERIALIZED (SELECT (SELECT 2)) DELETE FROM \"_cf_METADATA\";",
+                Some(Rule::InternalTable { name: "_cf_METADATA".into() }),
+            ),
+            (
+                "with q as not materialized (select 'insert into t') update sqlite_master set sql='';",
+                Some(Rule::SchemaTableWrite),
+            ),
+            (
+                "WITH x AS (SELECT 1) REPLACE INTO sqlite_stat1 VALUES('t',NULL,'1');",
+                Some(Rule::ShadowTable { name: "sqlite_stat1".into() }),
+            ),
+            ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x;", None),
+            ("WITH x AS (DELETE FROM _cf_KV) SELECT 1;", None),
+        ] {
+            assert_eq!(rule(sql), want, "{sql}");
+        }
+        // A long CTE does not hide its target from a file check either.
+        let long = format!(
+            "WITH x AS (SELECT '{}') INSERT INTO _cf_KV SELECT * FROM x;",
+            "y".repeat(20_000)
+        );
+        let report = check_reader(long.as_bytes()).unwrap();
+        assert!(matches!(
+            report.violations[0].rule,
+            Rule::InternalTable { .. }
+        ));
+    }
+
+    #[test]
+    fn attach_detach_and_vacuum_are_refused() {
+        for sql in [
+            "ATTACH DATABASE '/tmp/x.db' AS x;",
+            "attach 'file:x?mode=memory' as y;",
+            "DETACH x;",
+            "VACUUM;",
+            "VACUUM INTO '/tmp/copy.db';",
+        ] {
+            assert!(
+                matches!(rule(sql), Some(Rule::AttachOrVacuum { .. })),
+                "{sql}"
+            );
+        }
+        let report = check_reader("CREATE TABLE t(a);\n\nVACUUM INTO 'x';\n".as_bytes()).unwrap();
+        let v = &report.violations[0];
+        assert_eq!((v.statement, v.line), (2, 3));
+        assert!(v.to_string().contains("VACUUM"), "{v}");
+        assert!(v.hint().contains("remove it"));
+    }
+
+    #[test]
+    fn shadow_tables_of_a_virtual_table_in_the_file_are_refused_in_either_order() {
+        let dump = "CREATE TABLE notes_data(a);\n\
+                    CREATE VIRTUAL TABLE notes USING fts5(body);\n\
+                    INSERT INTO notes_data VALUES(1);\n\
+                    CREATE TABLE 'notes_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;\n\
+                    INSERT INTO \"notes_content\" VALUES(1, 'x');\n\
+                    DELETE FROM notes_docsize;\n\
+                    INSERT INTO notes_config VALUES('version', 4);\n\
+                    CREATE TABLE other_data(a);\n\
+                    INSERT INTO notes(notes, rank) VALUES('rank', 'bm25(2.0)');\n\
+                    CREATE TABLE sqlite_stat1(tbl, idx, stat);\n\
+                    INSERT INTO sqlite_sequence VALUES('t', 1);\n";
+        let report = check_reader(dump.as_bytes()).unwrap();
+        let got: Vec<(u64, u64, String)> = report
+            .violations
+            .iter()
+            .map(|v| match &v.rule {
+                Rule::ShadowTable { name } => (v.statement, v.line, name.to_ascii_lowercase()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 1, "notes_data".to_owned()),
+                (3, 3, "notes_data".to_owned()),
+                (4, 4, "notes_idx".to_owned()),
+                (5, 5, "notes_content".to_owned()),
+                (6, 6, "notes_docsize".to_owned()),
+                (7, 7, "notes_config".to_owned()),
+                (10, 10, "sqlite_stat1".to_owned()),
+            ]
+        );
+        assert!(report.violations[0].hint().contains("rebuild"));
+        // A table of that name is fine where no virtual table has it as a shadow.
+        let plain = "CREATE TABLE notes_data(a);\nINSERT INTO notes_data VALUES(1);\n\
+                     CREATE VIRTUAL TABLE other USING fts5(b);\n";
+        assert!(check_reader(plain.as_bytes()).unwrap().is_importable());
     }
 
     #[test]
