@@ -32,7 +32,7 @@
 //! affinity could have its first piece converted to a number if that piece alone looks
 //! like one (a value of over 50,000 leading digits); no real database has been seen to.
 
-use crate::rules::{tokens, Tok, MAX_STATEMENT_BYTES};
+use crate::rules::{tokens, Checker, Tok, Violation, MAX_STATEMENT_BYTES};
 use crate::write::{is_internal, quote_ident, write_value, Entry};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -88,6 +88,10 @@ pub enum ImportableError {
         /// The table.
         table: String,
     },
+    /// A statement about to be written breaks one of D1's import rules (every statement is
+    /// checked as it is written, so such an output is this error, never a file D1 refuses).
+    #[error("the importable dump would break D1's import rules: {0}")]
+    Refused(Violation),
     /// The caller asked to stop.
     #[error("cancelled")]
     Cancelled,
@@ -98,8 +102,8 @@ pub enum ImportableError {
 enum FtsContent {
     /// It stores its own (`t_content`): its rows are re-inserted.
     Own,
-    /// `content='table'`: rebuilt from that table.
-    External,
+    /// `content='table'`: rebuilt from that table (or view), named here.
+    External(String),
     /// `content=''`: nothing to rebuild from.
     Contentless,
 }
@@ -111,7 +115,7 @@ fn fts_content(sql: &str) -> FtsContent {
         if w[0].is("content") && w[1] == Tok::Punct(b'=') {
             return match w[2].name() {
                 Some("") => FtsContent::Contentless,
-                _ => FtsContent::External,
+                name => FtsContent::External(name.unwrap_or_default().to_owned()),
             };
         }
     }
@@ -196,21 +200,50 @@ impl Table {
     }
 }
 
-/// Writes statements, counting them and their bytes.
+/// Writes statements, counting them and their bytes, each checked against D1's rules
+/// before it is written.
 struct Out<W> {
     w: W,
     statements: u64,
     bytes: u64,
+    /// The line the next statement starts on.
+    line: u64,
+    checker: Checker,
 }
 
 impl<W: Write> Out<W> {
-    /// One statement (`;` included) and its newline.
-    fn statement(&mut self, sql: &[u8]) -> io::Result<()> {
-        debug_assert!(sql.len() as u64 <= MAX_STATEMENT_BYTES);
+    fn new(w: W) -> Self {
+        Self {
+            w,
+            statements: 0,
+            bytes: 0,
+            line: 1,
+            checker: Checker::new(),
+        }
+    }
+
+    /// One statement (`;` included) and its newline, if D1's rules take it.
+    fn statement(&mut self, sql: &[u8]) -> Result<(), ImportableError> {
+        let number = self.statements + 1;
+        if let Some(rule) = self
+            .checker
+            .check_parts(number, self.line, sql.len() as u64, sql)
+        {
+            return Err(ImportableError::Refused(Violation {
+                rule,
+                statement: number,
+                line: self.line,
+                excerpt: crate::split::excerpt(
+                    &String::from_utf8_lossy(&sql[..sql.len().min(400)]),
+                    80,
+                ),
+            }));
+        }
         self.w.write_all(sql)?;
         self.w.write_all(b"\n")?;
         self.statements += 1;
         self.bytes += sql.len() as u64 + 1;
+        self.line += 1 + sql.iter().filter(|&&b| b == b'\n').count() as u64;
         Ok(())
     }
 
@@ -222,7 +255,7 @@ impl<W: Write> Out<W> {
                 bytes: text.len() as u64,
             });
         }
-        Ok(self.statement(text.as_bytes())?)
+        self.statement(text.as_bytes())
     }
 }
 
@@ -245,11 +278,7 @@ fn write_all<W: Write>(
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Importable, ImportableError> {
     let mut report = Importable::default();
-    let mut out = Out {
-        w: out,
-        statements: 0,
-        bytes: 0,
-    };
+    let mut out = Out::new(out);
     let user: Vec<(String, bool)> = crate::load::user_tables(conn)?;
     let is_user = |name: &str| user.iter().any(|(n, _)| n == name);
     let mut stmt = conn.prepare(
@@ -270,15 +299,26 @@ fn write_all<W: Write>(
         .iter()
         .filter(|e| e.kind == "table" && is_user(&e.name))
         .collect();
+    foreign_key_warning(conn, &mut report)?;
     out.statement(b"PRAGMA defer_foreign_keys=TRUE;")?;
     for t in tables.iter().filter(|t| !t.is_virtual()) {
         out.schema(&t.name, &t.sql)?;
     }
     for t in tables.iter().filter(|t| t.is_virtual()) {
         out.schema(&t.name, &t.sql)?;
+        if t.module() == "fts5" {
+            write_fts5_config(conn, &mut out, &t.name, &mut report)?;
+        }
     }
     // Rows: ordinary tables, then virtual tables that hold their own content.
+    let is_view = |name: &str| {
+        entries
+            .iter()
+            .any(|e| e.kind == "view" && e.name.eq_ignore_ascii_case(name))
+    };
     let mut rebuild = Vec::new();
+    // Full-text tables over a view: rebuilt once the views exist.
+    let mut rebuild_last = Vec::new();
     for t in tables.iter().filter(|t| !t.is_virtual()) {
         write_rows(
             conn,
@@ -289,29 +329,34 @@ fn write_all<W: Write>(
         )?;
     }
     for t in tables.iter().filter(|t| t.is_virtual()) {
-        let content = if t.module() == "fts5" {
-            fts_content(&t.sql)
-        } else {
-            FtsContent::Own
+        let content = match t.module().as_str() {
+            "fts5" => fts_content(&t.sql),
+            // A view of another full-text table's index: created, never written.
+            "fts5vocab" => continue,
+            _ => FtsContent::Own,
         };
         match content {
             FtsContent::Own => {
                 write_rows(conn, &mut out, &Table::new(conn, &t.name, true)?, &mut report, progress)?
             }
-            FtsContent::External => rebuild.push(t.name.clone()),
+            FtsContent::External(content) if is_view(&content) => rebuild_last.push(t.name.clone()),
+            FtsContent::External(_) => rebuild.push(t.name.clone()),
             FtsContent::Contentless => report.warnings.push(format!(
                 "the full-text table {:?} is contentless (content=''): its index cannot be rebuilt from the database's content, so it is created empty; re-insert its documents after the import",
                 t.name
             )),
         }
     }
-    for name in rebuild {
-        let q = quote_ident(&name);
-        out.statement(format!("INSERT INTO {q}({q}) VALUES('rebuild');").as_bytes())?;
-        report.rebuilt.push(name);
-    }
+    let mut write_rebuilds = |out: &mut Out<W>, names: Vec<String>| {
+        for name in names {
+            let q = quote_ident(&name);
+            out.statement(format!("INSERT INTO {q}({q}) VALUES('rebuild');").as_bytes())?;
+            report.rebuilt.push(name);
+        }
+        Ok::<(), ImportableError>(())
+    };
+    write_rebuilds(&mut out, rebuild)?;
     write_sequence(conn, &mut out, &user)?;
-    let is_view = |name: &str| entries.iter().any(|e| e.kind == "view" && e.name == name);
     let others = entries.iter().filter(|e| match e.kind.as_str() {
         "index" => is_user(&e.tbl_name),
         "trigger" => is_user(&e.tbl_name) || is_view(&e.tbl_name),
@@ -322,10 +367,99 @@ fn write_all<W: Write>(
     for e in indexes.into_iter().chain(rest) {
         out.schema(&e.name, &e.sql)?;
     }
+    write_rebuilds(&mut out, rebuild_last)?;
     out.w.flush()?;
     report.statements = out.statements;
     report.bytes = out.bytes;
     Ok(report)
+}
+
+/// A warning if `PRAGMA foreign_key_check` finds violations: D1 enforces foreign keys and
+/// would refuse the import at its commit.
+fn foreign_key_warning(conn: &Connection, report: &mut Importable) -> Result<(), ImportableError> {
+    let has_foreign_keys: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema s, pragma_foreign_key_list(s.name) \
+         WHERE s.type = 'table')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_foreign_keys {
+        return Ok(());
+    }
+    let (violations, tables): (i64, String) = conn.query_row(
+        "SELECT count(*), coalesce(group_concat(DISTINCT \"table\"), '') FROM pragma_foreign_key_check",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if violations > 0 {
+        report.warnings.push(format!(
+            "the database has {violations} foreign key violation(s) (PRAGMA foreign_key_check; in {tables}): D1 enforces foreign keys and will refuse this import when it commits; fix or delete those rows first"
+        ));
+    }
+    Ok(())
+}
+
+/// The FTS5 settings a `<t>_config` table can hold, restored with
+/// `INSERT INTO t(t, rank) VALUES('<key>', <value>)` (FTS5's configuration options).
+const FTS5_CONFIG_KEYS: &[&str] = &[
+    "automerge",
+    "crisismerge",
+    "deletemerge",
+    "hashsize",
+    "insttoken",
+    "pgsz",
+    "rank",
+    "secure-delete",
+    "usermerge",
+];
+
+/// Restores the settings of the FTS5 table `name` (all but its format `version`, which
+/// SQLite writes itself), or warns about one it cannot.
+fn write_fts5_config<W: Write>(
+    conn: &Connection,
+    out: &mut Out<W>,
+    name: &str,
+    report: &mut Importable,
+) -> Result<(), ImportableError> {
+    let config = format!("{name}_config");
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [&config],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT k, v FROM {} WHERE k IS NOT 'version' ORDER BY k",
+        quote_ident(&config)
+    ))?;
+    let mut rows = stmt.query([])?;
+    let q = quote_ident(name);
+    let mut buf = Vec::new();
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?;
+        let known = matches!(key, ValueRef::Text(k)
+            if FTS5_CONFIG_KEYS.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(k)));
+        if !known {
+            report.warnings.push(format!(
+                "the full-text table {name:?} has a setting {} that FTS5 does not take back; it is left out",
+                String::from_utf8_lossy(match key {
+                    ValueRef::Text(k) | ValueRef::Blob(k) => k,
+                    _ => b"(not text)",
+                })
+            ));
+            continue;
+        }
+        buf.clear();
+        buf.extend_from_slice(format!("INSERT INTO {q}({q},rank) VALUES(").as_bytes());
+        write_value(&mut buf, key)?;
+        buf.push(b',');
+        write_value(&mut buf, row.get_ref(1)?)?;
+        buf.extend_from_slice(b");");
+        out.statement(&buf)?;
+    }
+    Ok(())
 }
 
 fn write_sequence<W: Write>(
@@ -560,11 +694,11 @@ mod tests {
             fts_content(
                 "CREATE VIRTUAL TABLE t USING fts5(body, content='notes', content_rowid='id')"
             ),
-            FtsContent::External
+            FtsContent::External("notes".into())
         );
         assert_eq!(
             fts_content("CREATE VIRTUAL TABLE t USING fts5(body, content = \"notes\")"),
-            FtsContent::External
+            FtsContent::External("notes".into())
         );
         assert_eq!(
             fts_content("CREATE VIRTUAL TABLE t USING fts5(body, content='')"),

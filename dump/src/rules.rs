@@ -264,7 +264,8 @@ impl Checker {
     }
 
     /// Checks one statement; returns the first rule it breaks, if any (a shadow table
-    /// created before its virtual table is reported later, at the virtual table).
+    /// created before its virtual table is reported when the virtual table is declared:
+    /// its rule is returned then, its violation names the earlier statement).
     pub fn check(&mut self, statement: &Statement) -> Option<Rule> {
         self.check_parts(
             statement.number,
@@ -313,6 +314,7 @@ impl Checker {
                         earlier.rule = Rule::ShadowTable {
                             name: shadow.clone(),
                         };
+                        first.get_or_insert(earlier.rule.clone());
                         self.add(earlier);
                     }
                     if self.shadows.len() < MAX_PENDING * 5 {

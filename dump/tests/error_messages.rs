@@ -64,6 +64,17 @@ fn importable_errors() {
             "a row of t must be split but the table has no rowid or primary key to address it"
                 .into(),
         ),
+        (
+            ImportableError::Refused(d1_dump::Violation {
+                rule: d1_dump::Rule::AttachOrVacuum {
+                    keyword: "VACUUM".into(),
+                },
+                statement: 3,
+                line: 5,
+                excerpt: "VACUUM;".into(),
+            }),
+            "the importable dump would break D1's import rules: statement 3 (line 5): VACUUM: D1 does not allow statements on database files: `VACUUM;` (remove it: an import runs in D1's one database, which manages its own files)".into(),
+        ),
         (ImportableError::Cancelled, "cancelled".into()),
         (
             ImportableError::from(io::Error::other("disk full")),

@@ -97,7 +97,8 @@ pub fn snapshot(conn: &Connection, terms: &[&str]) -> Snapshot {
             out.push((0..n).map(|i| V::of(row.get_ref(i).unwrap())).collect());
         }
         rows.insert(name.clone(), out);
-        if kind == "virtual" && sql.to_ascii_lowercase().contains("fts5") {
+        let module_sql = sql.to_ascii_lowercase();
+        if kind == "virtual" && module_sql.contains("fts5") && !module_sql.contains("fts5vocab") {
             for term in terms {
                 let mut stmt = conn
                     .prepare(&format!(
