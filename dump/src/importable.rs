@@ -28,6 +28,18 @@
 //! KEY` are kept too (written explicitly). A contentless FTS5 table (`content=''`) cannot
 //! be rebuilt: it is created empty and named in [`Importable::warnings`].
 //!
+//! Full-text details: an FTS5 table's settings (`rank`, `automerge`, `pgsz`, … in
+//! `<t>_config`) are restored right after its `CREATE VIRTUAL TABLE` with
+//! `INSERT INTO t(t, rank) VALUES('<setting>', <value>)` (a setting FTS5 does not take is a
+//! warning); a table over a view (`content='<view>'`) is rebuilt after the views are
+//! created; `fts5vocab` tables are created, never written.
+//!
+//! Every statement is checked against D1's rules ([`Checker`]) before it is written: a
+//! database whose importable SQL would break one (an index named `_cf_…`, say) is
+//! [`ImportableError::Refused`], not a file D1 refuses after the upload. A database that
+//! `PRAGMA foreign_key_check` finds violations in is written with a warning: D1 enforces
+//! foreign keys and would refuse the import when it commits.
+//!
 //! Known limit: a text value split into pieces in a column with NUMERIC, INTEGER or REAL
 //! affinity could have its first piece converted to a number if that piece alone looks
 //! like one (a value of over 50,000 leading digits); no real database has been seen to.
@@ -51,7 +63,8 @@ pub struct Importable {
     pub split_values: u64,
     /// Full-text tables rebuilt from their content table (`'rebuild'`).
     pub rebuilt: Vec<String>,
-    /// What could not be reproduced, in words (contentless full-text tables).
+    /// What could not be reproduced or will not import, in words (contentless full-text
+    /// tables, FTS5 settings FTS5 does not take, foreign key violations).
     pub warnings: Vec<String>,
 }
 
