@@ -30,6 +30,23 @@ enum Key {
     Unique,
     /// `id INTEGER PRIMARY KEY` in a `WITHOUT ROWID` table.
     WithoutRowid,
+    /// `k TEXT PRIMARY KEY` (quotes, newlines, unicode) in a `WITHOUT ROWID` table, `id`
+    /// unique beside it.
+    TextWithoutRowid,
+    /// `PRIMARY KEY (k, id)`, text then integer, in a `WITHOUT ROWID` table.
+    CompositeWithoutRowid,
+}
+
+impl Key {
+    /// Whether the table has the text key column `k`.
+    fn has_text_key(self) -> bool {
+        matches!(self, Key::TextWithoutRowid | Key::CompositeWithoutRowid)
+    }
+}
+
+/// The text key of row `id`: quotes, a newline, a CR, unicode, and a length that varies.
+fn text_key(id: i64) -> String {
+    format!("k'{id}\"\n\r é🙂{}", "x".repeat((id as usize * 7) % 13))
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +101,8 @@ fn value() -> impl Strategy<Value = Value> {
             Just(f64::MAX),
             Just(5e-324),
             Just(-9.223_372_036_854_776e18),
+            // +2^63 as a real: one past i64::MAX, so it must stay a real.
+            Just(9_223_372_036_854_775_808.0),
             any::<f64>().prop_filter("no NaN", |f| !f.is_nan())
         ]
         .prop_map(Value::Real),
@@ -111,7 +130,9 @@ fn table_spec(n_tables: usize) -> impl Strategy<Value = TableSpec> {
             Just(Key::Alias),
             Just(Key::Autoincrement),
             Just(Key::Unique),
-            Just(Key::WithoutRowid)
+            Just(Key::WithoutRowid),
+            Just(Key::TextWithoutRowid),
+            Just(Key::CompositeWithoutRowid)
         ],
         proptest::collection::vec(
             proptest::sample::select(
@@ -176,18 +197,26 @@ fn build(path: &Path, spec: &DbSpec) -> Connection {
         let mut cols = vec![match t.key {
             Key::Alias | Key::WithoutRowid => "id INTEGER PRIMARY KEY".to_owned(),
             Key::Autoincrement => "id INTEGER PRIMARY KEY AUTOINCREMENT".to_owned(),
-            Key::Unique => "id INTEGER NOT NULL UNIQUE".to_owned(),
+            Key::Unique | Key::CompositeWithoutRowid => "id INTEGER NOT NULL UNIQUE".to_owned(),
+            Key::TextWithoutRowid => "id INTEGER NOT NULL UNIQUE, k TEXT PRIMARY KEY".to_owned(),
         }];
+        if matches!(t.key, Key::CompositeWithoutRowid) {
+            cols.push("k TEXT NOT NULL".to_owned());
+        }
         for (j, ty) in t.types.iter().enumerate() {
             cols.push(format!("\"c {j}\" {ty}"));
         }
         for (j, r) in t.refs.iter().enumerate() {
             cols.push(format!("ref{j} INTEGER REFERENCES t{r}(id)"));
         }
-        let tail = if matches!(t.key, Key::WithoutRowid) {
-            " WITHOUT ROWID"
-        } else {
-            ""
+        if matches!(t.key, Key::CompositeWithoutRowid) {
+            cols.push("PRIMARY KEY (k, id)".to_owned());
+        }
+        let tail = match t.key {
+            Key::WithoutRowid | Key::TextWithoutRowid | Key::CompositeWithoutRowid => {
+                " WITHOUT ROWID"
+            }
+            _ => "",
         };
         conn.execute_batch(&format!("CREATE TABLE t{i} ({}){tail};", cols.join(", ")))
             .unwrap();
@@ -198,6 +227,9 @@ fn build(path: &Path, spec: &DbSpec) -> Connection {
         for (r, row) in t.rows.iter().enumerate() {
             let id = r as i64 + 1;
             let mut values = vec![Value::Integer(id)];
+            if t.key.has_text_key() {
+                values.push(Value::Text(text_key(id)));
+            }
             values.extend(row.iter().cloned());
             for (j, parent) in t.refs.iter().enumerate() {
                 let parent_rows = spec.tables[*parent].rows.len() as i64;
@@ -214,6 +246,7 @@ fn build(path: &Path, spec: &DbSpec) -> Connection {
                 _ => ("", String::new()),
             };
             let cols: Vec<String> = std::iter::once("id".to_owned())
+                .chain(t.key.has_text_key().then(|| "k".to_owned()))
                 .chain((0..t.types.len()).map(|j| format!("\"c {j}\"")))
                 .chain((0..t.refs.len()).map(|j| format!("ref{j}")))
                 .collect();
@@ -485,4 +518,59 @@ fn a_large_row_is_split_into_statements_under_the_limit() {
         .query_row("SELECT typeof(b) FROM big", [], |r| r.get(0))
         .unwrap();
     assert_eq!(class, "blob");
+}
+
+#[test]
+fn large_rows_are_split_in_without_rowid_tables_with_composite_and_text_keys() {
+    let dir = tempdir();
+    let conn = Connection::open(dir.path().join("wr.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE pair (k TEXT, n INTEGER, body TEXT, data BLOB, PRIMARY KEY (k, n)) WITHOUT ROWID;\n\
+         CREATE TABLE named (k TEXT PRIMARY KEY, body TEXT, r) WITHOUT ROWID;",
+    )
+    .unwrap();
+    let body = "ünïcode 'quoted' line\n".repeat(9_000);
+    let data: Vec<u8> = (0..250_000u32).map(|i| (i % 253) as u8).collect();
+    for n in 0..3i64 {
+        // Same text key, different integer: only the pair addresses the row.
+        conn.execute(
+            "INSERT INTO pair VALUES ('it''s\nkey', ?1, ?2 || ?1, ?3)",
+            (n, &body, &data),
+        )
+        .unwrap();
+    }
+    // An untyped column keeps -0.0 as it is (a REAL column stores an integral real as an
+    // integer, losing its sign, in the source already).
+    conn.execute(
+        "INSERT INTO named VALUES ('x''\"\r\n🙂', ?1, 9223372036854775808.0), ('y', ?1, ?2)",
+        (&body, -0.0f64),
+    )
+    .unwrap();
+    let mut sql = Vec::new();
+    let report = write_importable(&conn, &mut sql, &mut |_| true).unwrap();
+    assert_eq!(report.split_values, 3 * 2 + 2);
+    let text = String::from_utf8_lossy(&sql);
+    assert!(
+        text.contains("WHERE \"k\"='it''s\nkey' AND \"n\"=2;"),
+        "composite key"
+    );
+    let restored = Connection::open(dir.path().join("restored.sqlite")).unwrap();
+    load_dump(&restored, &sql[..], LoadMode::D1, &mut |_| true).unwrap();
+    assert_eq!(diff(&snapshot(&conn, &[]), &snapshot(&restored, &[])), None);
+    let bits: Vec<(String, u64)> = {
+        let mut stmt = restored
+            .prepare("SELECT typeof(r), r FROM named ORDER BY k")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, f64>(1)?.to_bits())))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        bits,
+        vec![
+            ("real".to_owned(), 2f64.powi(63).to_bits()),
+            ("real".to_owned(), (-0.0f64).to_bits()),
+        ]
+    );
 }
