@@ -82,8 +82,10 @@ impl At {
 pub enum LoadErrorKind {
     /// Reading the dump failed.
     Io(io::Error),
-    /// SQLite refused the statement (or the commit: deferred foreign keys).
+    /// SQLite refused the statement (or preparing the connection or its transaction).
     Sqlite(rusqlite::Error),
+    /// The final commit failed (under [`LoadMode::D1`]: deferred foreign key violations).
+    Commit(rusqlite::Error),
     /// The statement is not valid UTF-8.
     NotUtf8,
     /// The statement is longer than the loader holds.
@@ -134,7 +136,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match &self.kind {
             LoadErrorKind::Io(e) => format!("reading the dump failed: {e}"),
-            LoadErrorKind::Sqlite(e) => e.to_string(),
+            LoadErrorKind::Sqlite(e) | LoadErrorKind::Commit(e) => e.to_string(),
             LoadErrorKind::NotUtf8 => "the statement is not valid UTF-8".into(),
             LoadErrorKind::TooLong { bytes } => {
                 format!("the statement is too long ({bytes} bytes)")
@@ -153,7 +155,7 @@ impl fmt::Display for LoadError {
                 "statement {} (line {}) failed: {what}: `{}`",
                 at.number, at.line, at.excerpt
             ),
-            None if matches!(self.kind, LoadErrorKind::Sqlite(_)) => {
+            None if matches!(self.kind, LoadErrorKind::Commit(_)) => {
                 write!(f, "the dump failed at its end (commit): {what}")
             }
             None => f.write_str(&what),
@@ -165,7 +167,7 @@ impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             LoadErrorKind::Io(e) => Some(e),
-            LoadErrorKind::Sqlite(e) => Some(e),
+            LoadErrorKind::Sqlite(e) | LoadErrorKind::Commit(e) => Some(e),
             _ => None,
         }
     }
@@ -183,7 +185,8 @@ pub struct Loaded {
     pub wrote_schema: bool,
     /// Rows the statements returned (a dump's `SELECT`s, PRAGMAs answering rows).
     pub rows_read: u64,
-    /// Rows the statements inserted, updated or deleted (`sqlite3_changes()` summed).
+    /// Rows the statements inserted, updated or deleted, triggers' included
+    /// (`sqlite3_total_changes()` over the load).
     pub rows_written: u64,
     /// The rowid of the last row inserted (`sqlite3_last_insert_rowid()`), 0 if none.
     pub last_row_id: i64,
@@ -272,14 +275,22 @@ pub fn load_dump_with<R: BufRead>(
         LoadMode::Sqlite => "PRAGMA foreign_keys=OFF;",
     })
     .map_err(sqlite)?;
-    conn.execute_batch("BEGIN").map_err(sqlite)?;
+    // IMMEDIATE: the load writes; taking the write lock first means a database shared with
+    // other connections is never left between a read and a write lock.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
     let result = run(conn, Splitter::new(reader).keep(keep), mode, progress);
     match result {
         Ok(loaded) => match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(loaded),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                Err(sqlite(e))
+                Err(fail(
+                    None,
+                    match LoadErrorKind::sqlite(e) {
+                        LoadErrorKind::Sqlite(e) => LoadErrorKind::Commit(e),
+                        other => other,
+                    },
+                ))
             }
         },
         Err(e) => {
@@ -297,6 +308,7 @@ fn run<R: BufRead>(
 ) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded::default();
     let mut checker = Checker::new();
+    let changes_before = conn.total_changes();
     while let Some(next) = splitter.next() {
         let statement = next.map_err(|e| LoadError {
             at: None,
@@ -306,20 +318,21 @@ fn run<R: BufRead>(
             at: Some(At::of(&statement)),
             kind,
         };
+        let rule = match mode {
+            LoadMode::D1 => checker.check(&statement),
+            LoadMode::Sqlite => crate::rules::classify(statement.bytes()),
+        };
+        if let (LoadMode::D1, Some(rule))
+        | (LoadMode::Sqlite, Some(rule @ Rule::AttachOrVacuum { .. })) = (mode, &rule)
+        {
+            return Err(fail(LoadErrorKind::Refused(rule.clone())));
+        }
         if statement.is_truncated() {
             return Err(fail(LoadErrorKind::TooLong {
                 bytes: statement.len,
             }));
         }
-        let rule = match mode {
-            LoadMode::D1 => checker.check(&statement),
-            LoadMode::Sqlite => crate::rules::classify(statement.bytes()),
-        };
         match (mode, &rule) {
-            (LoadMode::D1, Some(rule))
-            | (LoadMode::Sqlite, Some(rule @ Rule::AttachOrVacuum { .. })) => {
-                return Err(fail(LoadErrorKind::Refused(rule.clone())))
-            }
             (LoadMode::Sqlite, Some(Rule::Transaction { keyword })) => match keyword.as_str() {
                 // Folded into the loader's own transaction.
                 "BEGIN" | "COMMIT" | "END" => continue,
@@ -335,7 +348,7 @@ fn run<R: BufRead>(
             Ok(None) => continue, // nothing but comments
             Err(e) => return Err(fail(LoadErrorKind::sqlite(e))),
         }
-        loaded.rows_written += conn.changes();
+        loaded.rows_written = conn.total_changes() - changes_before;
         loaded.last_row_id = conn.last_insert_rowid();
         loaded.statements += 1;
         if !progress(splitter.bytes_read()) {

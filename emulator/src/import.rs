@@ -18,8 +18,10 @@
 //! - The file is applied to the database's SQLite file **under D1's rules**: foreign keys on,
 //!   `PRAGMA defer_foreign_keys` allowed, the refusals of [`d1_dump::rules`] (explicit
 //!   transactions, other PRAGMAs, `writable_schema`, schema-table writes, statements over
-//!   100 KB, `_cf_*` tables, a SQLite file instead of SQL), all in one transaction rolled back
-//!   on the first error. The error names the statement: `statement N (line L): … `.
+//!   100 KB, `_cf_*` names, shadow tables, `ATTACH`/`VACUUM`, a SQLite file instead of SQL),
+//!   all in one transaction rolled back on the first error, by the dump crate's own loader
+//!   ([`d1_dump::load::load_dump`] in [`LoadMode::D1`]) on a hardened connection. The error
+//!   names the statement: `statement N (line L): … `.
 //! - Complete: `result: {final_bookmark, num_queries, meta: {duration, changes, rows_read,
 //!   rows_written, size_after, served_by, last_row_id, changed_db}}`; failed:
 //!   `status: "error"`, `error` and `errors: [error]` (strings, as wrangler joins them).
@@ -35,8 +37,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use d1_dump::rules::{Checker, Rule, MAX_FILE_BYTES, SQLITE_HEADER};
-use d1_dump::split::{Splitter, Statement};
+use d1_dump::load::{load_dump, LoadError, LoadErrorKind, LoadMode};
+use d1_dump::rules::{Rule, MAX_FILE_BYTES, SQLITE_HEADER};
+use d1_dump::split::excerpt;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -447,22 +450,55 @@ fn apply(db_path: &Path, sql: &Path, progress: &mut dyn FnMut(u64)) -> Result<Ap
     let mut conn = rusqlite::Connection::open(db_path)
         .map_err(|e| format!("cannot open the database: {e}"))?;
     conn.busy_timeout(Duration::from_secs(30))
-        .and_then(|()| conn.execute_batch("PRAGMA foreign_keys=ON;"))
+        .and_then(|()| d1_dump::load::harden(&mut conn))
         .map_err(|e| format!("cannot prepare the database: {e}"))?;
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| format!("cannot start the import's transaction: {e}"))?;
-    let mut applied = Applied::default();
-    for statement in Splitter::new(BufReader::with_capacity(1 << 20, file)) {
-        let statement = statement.map_err(|e| format!("cannot read the upload: {e}"))?;
-        run(&tx, &statement, &mut applied)?;
-        if applied.queries % 10_000 == 0 {
-            progress(applied.queries);
+    // The one loader of the dump crate, under D1's rules: foreign keys on, the rules of
+    // `d1_dump::rules` refused, all in one transaction rolled back on the first error.
+    let mut queries = 0u64;
+    let loaded = load_dump(
+        &conn,
+        BufReader::with_capacity(1 << 20, file),
+        LoadMode::D1,
+        &mut |_| {
+            queries += 1;
+            if queries % 10_000 == 0 {
+                progress(queries);
+            }
+            true
+        },
+    )
+    .map_err(|e| import_error(&e))?;
+    Ok(Applied {
+        queries: loaded.statements,
+        rows_read: loaded.rows_read,
+        rows_written: loaded.rows_written,
+        last_row_id: loaded.last_row_id,
+    })
+}
+
+/// A failed load in the words D1's import uses: `statement N (line L): why: `excerpt``.
+fn import_error(e: &LoadError) -> String {
+    let why = match &e.kind {
+        LoadErrorKind::Refused(rule) => rule.to_string(),
+        LoadErrorKind::Sqlite(e) => e.to_string(),
+        LoadErrorKind::NotUtf8 => "not valid UTF-8".to_owned(),
+        LoadErrorKind::TooLong { .. } => "the statement is too large".to_owned(),
+        LoadErrorKind::MultipleStatements => "Multiple statements provided".to_owned(),
+        LoadErrorKind::Io(e) => return format!("cannot read the upload: {e}"),
+        LoadErrorKind::Commit(e) => {
+            return format!("the import could not be committed (deferred foreign keys?): {e}")
         }
+        _ => e.to_string(),
+    };
+    match &e.at {
+        Some(at) => format!(
+            "statement {} (line {}): {why}: `{}`",
+            at.number,
+            at.line,
+            excerpt(&at.excerpt, 80)
+        ),
+        None => format!("cannot run the import: {why}"),
     }
-    tx.commit()
-        .map_err(|e| format!("the import could not be committed (deferred foreign keys?): {e}"))?;
-    Ok(applied)
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -474,65 +510,6 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Checks one statement against D1's rules and executes it.
-fn run(
-    conn: &rusqlite::Connection,
-    statement: &Statement,
-    applied: &mut Applied,
-) -> Result<(), String> {
-    let fail = |why: &dyn std::fmt::Display| {
-        format!(
-            "statement {} (line {}): {why}: `{}`",
-            statement.number,
-            statement.line,
-            statement.excerpt(80)
-        )
-    };
-    let mut checker = Checker::new();
-    checker.check(statement);
-    if let Some(v) = checker.finish(0).violations.into_iter().next() {
-        return Err(fail(&v.rule));
-    }
-    if statement.is_truncated() {
-        return Err(fail(&"the statement is too large"));
-    }
-    let sql = statement.sql().map_err(|_| fail(&"not valid UTF-8"))?;
-    if sql_is_blank(sql) {
-        // Only comments or whitespace: nothing to run.
-        return Ok(());
-    }
-    let mut prepared = conn.prepare(sql).map_err(|e| fail(&e))?;
-    let mut rows = prepared.raw_query();
-    loop {
-        match rows.next() {
-            Ok(Some(_)) => applied.rows_read += 1,
-            Ok(None) => break,
-            Err(e) => return Err(fail(&e)),
-        }
-    }
-    drop(rows);
-    drop(prepared);
-    applied.queries += 1;
-    applied.rows_written += conn.changes();
-    applied.last_row_id = conn.last_insert_rowid();
-    Ok(())
-}
-
-/// Whether SQL holds nothing but whitespace, comments and semicolons.
-fn sql_is_blank(sql: &str) -> bool {
-    let mut rest = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-    loop {
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            return rest.is_empty();
-        }
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-    }
 }
 
 /// An S3-style XML error.
@@ -713,9 +690,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blank_sql() {
-        assert!(sql_is_blank("  -- a comment\n /* another */ ;"));
-        assert!(!sql_is_blank("-- c\nSELECT 1"));
+    fn an_import_cannot_create_files_beside_the_database() {
+        let (dir, db) = db_with("CREATE TABLE keep(x);");
+        let other = dir.path().join("other.sqlite");
+        let q = other.display().to_string().replace('\'', "''");
+        for sql in [
+            format!("INSERT INTO keep VALUES(1);\nATTACH '{q}' AS x;\n"),
+            format!("INSERT INTO keep VALUES(1);\nVACUUM INTO '{q}';\n"),
+        ] {
+            let err = apply_text(&db, &sql).unwrap_err();
+            assert!(err.starts_with("statement 2 (line 2): "), "{err}");
+            assert!(!other.exists(), "{sql}");
+        }
+        assert_eq!(count(&db, "keep"), 0);
+    }
+
+    #[test]
+    fn comments_are_not_queries_and_statistics_are_counted() {
+        let (_dir, db) = db_with("CREATE TABLE keep(x);");
+        let ok = apply_text(
+            &db,
+            "-- a comment\n/* another */;\nINSERT INTO keep VALUES(1),(2);\nSELECT * FROM keep;\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.queries, ok.rows_written, ok.rows_read, ok.last_row_id),
+            (2, 2, 2, 2)
+        );
     }
 
     fn db_with(sql: &str) -> (tempfile::TempDir, PathBuf) {
