@@ -907,9 +907,14 @@ mod tests {
     /// and the scheduler places it.
     #[test]
     fn retries_of_running_exports_under_a_full_budget_keep_their_deadlines() {
-        let report = fuzz_fleet(include_bytes!(
-            "../../fuzz/regressions/fleet/crash-d854184fed15e4d367faa0e07f7ea3c8f8769373"
-        ));
+        // fuzz/regressions/fleet/crash-d854184fed15e4d367faa0e07f7ea3c8f8769373 (also replayed
+        // from there), inline so the packaged crate's tests need nothing outside it.
+        let report = fuzz_fleet(&[
+            1, 2, 1, 2, 7, 0, 30, 30, 203, 203, 203, 203, 203, 203, 203, 30, 30, 30, 30, 30, 30,
+            30, 30, 30, 30, 30, 30, 1, 2, 1, 2, 7, 1, 1, 1, 0, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+            30, 1, 2, 1, 0, 0, 0, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57,
+            57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57,
+        ]);
         assert!(report.longest_gap <= std::time::Duration::from_secs(5));
         assert_eq!(report.ended, 3);
     }
