@@ -12,12 +12,20 @@
 //!   tables);
 //! - any other PRAGMA but `defer_foreign_keys` ([`Rule::Pragma`]);
 //! - statements over 100,000 bytes ([`Rule::StatementTooLarge`]);
-//! - statements creating or writing D1's internal `_cf_*` tables ([`Rule::InternalTable`]);
+//! - statements creating, writing or dropping D1's internal `_cf_*` tables, or creating a
+//!   view, trigger or index named `_cf_*` or on such a table ([`Rule::InternalTable`]);
+//! - statements creating or writing the shadow tables of a virtual table declared in the
+//!   same file (FTS5's `<vt>_data`, `_idx`, `_content`, `_docsize`, `_config`; FTS3/4's and
+//!   R*Tree's too), in either order, and internal `sqlite_*` tables other than
+//!   `sqlite_sequence` ([`Rule::ShadowTable`]);
+//! - `ATTACH`, `DETACH`, `VACUUM` ([`Rule::AttachOrVacuum`]);
 //! - a SQLite database file instead of SQL ([`Rule::SqliteDatabaseFile`]);
 //! - files over 5 GiB, the upload limit ([`Rule::FileTooLarge`]).
 //!
-//! Each [`Violation`] carries the statement number, its line, an excerpt and a
-//! [hint](Violation::hint). The check streams: memory does not grow with the file.
+//! A write's target is found behind a `WITH … AS (…)` prefix too (`WITH x AS (…) INSERT INTO
+//! _cf_KV …`). Each [`Violation`] carries the statement number, its line, an excerpt and a
+//! [hint](Violation::hint). The check streams: memory does not grow with the file (it holds
+//! one statement of at most 100 KB, and a bounded set of table names).
 //!
 //! ```
 //! use d1_dump::rules::{check_reader, Rule};
