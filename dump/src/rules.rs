@@ -129,9 +129,12 @@ impl fmt::Display for Rule {
             Rule::InternalTable { name } => {
                 write!(f, "{name} is one of D1's internal _cf_* tables")
             }
+            Rule::ShadowTable { name } if is_sqlite_named(name) => {
+                write!(f, "{name} is one of SQLite's internal tables")
+            }
             Rule::ShadowTable { name } => write!(
                 f,
-                "{name} is a shadow table of a virtual table or an internal sqlite_* table"
+                "{name} is a shadow table of a virtual table declared in the file"
             ),
             Rule::AttachOrVacuum { keyword } => {
                 write!(
@@ -169,6 +172,10 @@ impl Rule {
             }
             Rule::InternalTable { .. } => {
                 "remove the statement: _cf_* tables belong to D1 and are created by it"
+            }
+            Rule::ShadowTable { name } if is_sqlite_named(name) => {
+                "remove the statement: sqlite_* tables belong to SQLite (statistics come back \
+                 with ANALYZE after the import)"
             }
             Rule::ShadowTable { .. } => {
                 "remove the statement: CREATE VIRTUAL TABLE makes its shadow tables itself; \
@@ -519,14 +526,15 @@ fn is_schema_table(name: &str) -> bool {
         || name.eq_ignore_ascii_case("sqlite_temp_master")
 }
 
+/// Whether `name` starts with `sqlite_` (any case).
+fn is_sqlite_named(name: &str) -> bool {
+    name.len() >= 7 && name.is_char_boundary(7) && name[..7].eq_ignore_ascii_case("sqlite_")
+}
+
 /// An internal `sqlite_*` table other than the schema and `sqlite_sequence` (which an
 /// importable dump restores): `sqlite_stat1`, … .
 fn is_sqlite_internal(name: &str) -> bool {
-    name.len() >= 7
-        && name.is_char_boundary(7)
-        && name[..7].eq_ignore_ascii_case("sqlite_")
-        && !name.eq_ignore_ascii_case("sqlite_sequence")
-        && !is_schema_table(name)
+    is_sqlite_named(name) && !name.eq_ignore_ascii_case("sqlite_sequence") && !is_schema_table(name)
 }
 
 /// The shadow tables each virtual table module creates, by suffix (`<vt>_data`, …).
@@ -733,10 +741,7 @@ fn create(toks: &[Tok]) -> (Option<Rule>, Option<Effect>) {
             )
         }
         "table" => {
-            let rule = (name.len() >= 7
-                && name.is_char_boundary(7)
-                && name[..7].eq_ignore_ascii_case("sqlite_"))
-            .then(|| Rule::ShadowTable { name: name.into() });
+            let rule = is_sqlite_named(name).then(|| Rule::ShadowTable { name: name.into() });
             (rule, Some(Effect::Table(name.to_ascii_lowercase())))
         }
         "index" | "trigger" => {
@@ -953,6 +958,10 @@ mod tests {
             ]
         );
         assert!(report.violations[0].hint().contains("rebuild"));
+        assert!(report.violations[6]
+            .to_string()
+            .contains("SQLite's internal tables"));
+        assert!(report.violations[6].hint().contains("ANALYZE"));
         // A table of that name is fine where no virtual table has it as a shadow.
         let plain = "CREATE TABLE notes_data(a);\nINSERT INTO notes_data VALUES(1);\n\
                      CREATE VIRTUAL TABLE other USING fts5(b);\n";
