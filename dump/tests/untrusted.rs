@@ -158,3 +158,20 @@ fn a_long_verification_is_interrupted_from_another_thread() {
     assert!(matches!(err, VerifyError::Interrupted), "{err:?}");
     assert_eq!(err.to_string(), "interrupted");
 }
+
+#[test]
+fn under_d1_rules_a_write_to_a_shadow_table_declared_in_the_dump_is_refused() {
+    let dump = "CREATE VIRTUAL TABLE notes USING fts5(body);\n\
+                INSERT INTO notes(body) VALUES('alpha');\n\
+                INSERT INTO notes_data VALUES(99, X'00');\n";
+    let conn = Connection::open_in_memory().unwrap();
+    let err = load_dump(&conn, dump.as_bytes(), LoadMode::D1, &mut |_| true).unwrap_err();
+    assert!(
+        matches!(&err.kind, LoadErrorKind::Refused(Rule::ShadowTable { name }) if name == "notes_data"),
+        "{err}"
+    );
+    assert_eq!(err.at.as_ref().map(|a| (a.number, a.line)), Some((3, 3)));
+    // sqlite3's own loading (the --verify scratch) runs it: SQLite allows it.
+    let conn = Connection::open_in_memory().unwrap();
+    load_dump(&conn, dump.as_bytes(), LoadMode::Sqlite, &mut |_| true).unwrap();
+}
