@@ -88,12 +88,19 @@ fn a_dump_that_attaches_or_vacuums_is_refused_in_both_modes_and_creates_nothing(
     assert!(!other.exists());
 }
 
-/// Interrupts `conn` again and again from another thread until `done` is set.
-fn keep_interrupting(conn: &Connection, done: &Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Interrupts `conn` again and again from another thread, once `start` is set, until `done`
+/// is set.
+fn keep_interrupting(
+    conn: &Connection,
+    start: &Arc<AtomicBool>,
+    done: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     let handle = conn.get_interrupt_handle();
-    let done = Arc::clone(done);
+    let (start, done) = (Arc::clone(start), Arc::clone(done));
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
+        while !start.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         while !done.load(Ordering::SeqCst) {
             handle.interrupt();
             std::thread::sleep(Duration::from_millis(10));
@@ -109,9 +116,18 @@ fn a_long_statement_is_interrupted_from_another_thread_and_everything_rolls_back
     let dump = "CREATE TABLE kept(a);\nINSERT INTO kept VALUES(1);\n\
                 CREATE TABLE t AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c \
                 LIMIT 100000000000) SELECT x FROM c;\n";
-    let done = Arc::new(AtomicBool::new(false));
-    let interrupter = keep_interrupting(&conn, &done);
-    let result = load_dump(&conn, dump.as_bytes(), LoadMode::D1, &mut |_| true);
+    let (start, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let interrupter = keep_interrupting(&conn, &start, &done);
+    // Interrupting starts once the first two statements are done.
+    let mut statements = 0;
+    let result = load_dump(&conn, dump.as_bytes(), LoadMode::D1, &mut |_| {
+        statements += 1;
+        start.store(statements >= 2, Ordering::SeqCst);
+        true
+    });
     done.store(true, Ordering::SeqCst);
     interrupter.join().unwrap();
     let err = result.unwrap_err();
@@ -138,10 +154,13 @@ fn a_long_verification_is_interrupted_from_another_thread() {
     .unwrap();
     // Uninterrupted it passes.
     assert!(verify(&conn).unwrap().is_ok());
-    let done = Arc::new(AtomicBool::new(false));
-    let interrupter = keep_interrupting(&conn, &done);
-    // Each attempt takes long enough (integrity_check of 400,000 indexed rows) to be hit;
-    // a few attempts cover the 100 ms the interrupter waits.
+    let (start, done) = (
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let interrupter = keep_interrupting(&conn, &start, &done);
+    // Each attempt takes long enough (integrity_check of 400,000 indexed rows) to be hit
+    // by one of the interrupts sent every 10 ms.
     let mut outcome = None;
     for _ in 0..50 {
         match verify(&conn) {
