@@ -58,7 +58,7 @@ pub use drive::{strip_authorization, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use feed::{Feed, FeedConsumer, FeedMessage, Rewind, Written, ABORT_WAIT};
 pub use fleet::{
-    check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
+    check_glob, dump_file_name, glob_match, AllDatabases, DatabaseReport, DatabaseStatus, FleetHooks,
     FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
 };
 pub use output::{
