@@ -263,7 +263,10 @@ mod tests {
         };
         let config = base().config().unwrap();
         for (bad, core) in [
-            (base().retry(zero).build().unwrap_err(), config.clone().retry(zero)),
+            (
+                base().retry(zero).build().unwrap_err(),
+                config.clone().retry(zero),
+            ),
             (
                 base().pacing(inverted).build().unwrap_err(),
                 config.clone().pacing(inverted),

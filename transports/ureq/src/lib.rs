@@ -79,12 +79,12 @@ pub use d1_export_transport::{
     CancelToken, ClientBuilder, ClientConfig, DatabaseReport, DatabaseStatus, Error, ErrorKind,
     ExportOutcome, Feed, FleetHooks, FleetOptions, JitterSeed, NoHooks, Written,
 };
-/// The HTTP client crate this driver is built on, for [`ClientBuilder::http_client`].
-pub use ureq;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
+/// The HTTP client crate this driver is built on, for [`ClientBuilder::http_client`].
+pub use ureq;
 
 mod fleet;
 mod upload;
