@@ -9,7 +9,7 @@ use crate::manifest::Manifest;
 use d1_export_core::{Event, Job};
 use d1_export_sinks::retention::{self, Store};
 use d1_export_sinks::{Bucket, Compression, Destination, S3Settings, S3Url, Target};
-use d1_export_transport::{Error, ExportOutcome, Feed};
+use d1_export_transport::{Error, ExportOutcome, Feed, TemporaryPath};
 use std::path::{Path, PathBuf};
 
 /// Whether `output` names object storage (`s3://…`).
@@ -163,14 +163,17 @@ impl Output {
     /// before [`deliver`](Self::deliver) writes it here: the output itself for plain local
     /// SQL, else a private file beside a local output or in the temporary directory.
     pub fn staging(&self, output: &Path) -> Staging {
-        let staged = |dir: &Path, name: &str| Staging {
-            path: dir.join(format!(".{name}.{}.staged", std::process::id())),
-            owned: true,
+        let staged = |dir: &Path, name: &str| {
+            let path = dir.join(format!(".{name}.{}.staged", std::process::id()));
+            Staging {
+                _temporary: Some(TemporaryPath::new(path.clone())),
+                path,
+            }
         };
         match self {
             Self::PlainFile(p) => Staging {
                 path: p.clone(),
-                owned: false,
+                _temporary: None,
             },
             Self::Sink(Destination {
                 target: Target::File(p),
@@ -224,21 +227,15 @@ impl Output {
 #[derive(Debug)]
 pub struct Staging {
     path: PathBuf,
-    owned: bool,
+    /// A private file of ours (removed when done, also by the signal handler's exit path);
+    /// `None` when the output itself is the staging place. Held for its drop.
+    _temporary: Option<TemporaryPath>,
 }
 
 impl Staging {
     /// The path.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 

@@ -12,6 +12,7 @@ use d1_export_sinks::retention;
 use d1_export_sinks::Compression;
 use d1_export_transport::{
     dump_file_name, DatabaseReport, DatabaseStatus, Error, Feed, FleetHooks, FleetOptions,
+    TemporaryPath,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -252,7 +253,8 @@ fn write_restore_ready_manifest(
 /// A private directory the fleet writes restore-ready dumps into before they are delivered
 /// (inside a local `--output-dir`, else in the temporary directory); removed with all it
 /// holds on drop.
-struct StagingDir(PathBuf);
+/// A private directory of ours, removed when done (also by the signal handler's exit path).
+struct StagingDir(TemporaryPath);
 
 impl StagingDir {
     fn create(place: &Place) -> Result<Self, Failure> {
@@ -271,13 +273,7 @@ impl StagingDir {
                 format!("cannot create {}: {e}", path.display()),
             )
         })?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        Ok(Self(TemporaryPath::new(path)))
     }
 }
 
@@ -341,7 +337,7 @@ pub fn run(
     };
     let dir = &staging
         .as_ref()
-        .map_or_else(|| place.fleet_dir(), |s| s.0.clone());
+        .map_or_else(|| place.fleet_dir(), |s| s.0.path().to_owned());
     let fleet = FleetOptions {
         budget,
         dump: options.clone(),

@@ -9,15 +9,16 @@
 use crate::args::ImportArgs;
 use crate::driver::Driver;
 use crate::exit::{Code, Failure};
-use crate::report::Style;
+use crate::report::{byte_bar, status_spinner, Style};
 use d1_dump::rules::{check_path, Report};
 use d1_export_core::{AccountId, DatabaseId, Event, ImportOutcome};
 use d1_export_transport::{CancelToken, Error};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 /// Violations listed in the refusal message (the rest are counted).
 const LISTED: usize = 10;
@@ -247,6 +248,9 @@ struct View {
     style: Style,
     verbose: u8,
     bar: Option<ProgressBar>,
+    /// What the spinner says after its clock (the service's latest log line), fitted to the
+    /// terminal's width at every redraw.
+    status: Arc<Mutex<String>>,
     /// In plain mode, the next tenth of the upload to report.
     next_tenth: u64,
 }
@@ -257,6 +261,7 @@ impl View {
             style,
             verbose,
             bar: None,
+            status: Arc::default(),
             next_tenth: 1,
         }
     }
@@ -281,16 +286,11 @@ impl View {
         if self.style != Style::Terminal {
             return;
         }
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} importing: {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        bar.set_message(msg.to_owned());
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = msg.to_owned();
+        let status = Arc::clone(&self.status);
+        self.bar
+            .get_or_insert_with(|| status_spinner("importing", status))
+            .tick();
     }
 
     fn event(&mut self, event: &Event) {
@@ -302,15 +302,7 @@ impl View {
                 self.clear();
                 self.next_tenth = 1;
                 if self.style == Style::Terminal {
-                    let bar =
-                        ProgressBar::with_draw_target(Some(*bytes), ProgressDrawTarget::stderr());
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "uploading {bar:30} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} eta {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    self.bar = Some(bar);
+                    self.bar = Some(byte_bar(Some(*bytes), "uploading "));
                 } else {
                     self.line(&format!("uploading {bytes} bytes"));
                 }

@@ -80,22 +80,8 @@ impl Reporter {
 
     fn spinner(&mut self) -> &ProgressBar {
         let status = Arc::clone(&self.status);
-        self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} {status}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner())
-                .with_key(
-                    "status",
-                    move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                        let text = status.lock().unwrap_or_else(PoisonError::into_inner);
-                        let room = terminal_width().saturating_sub(SPINNER_COLUMNS);
-                        let _ = w.write_str(&status_line(state.elapsed(), &text, room));
-                    },
-                );
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        })
+        self.bar
+            .get_or_insert_with(|| status_spinner("exporting", status))
     }
 
     fn spin_message(&mut self) {
@@ -187,31 +173,7 @@ impl Reporter {
     fn progress(&mut self, received: u64, total: Option<u64>) {
         match self.style {
             Style::Terminal => {
-                let bar = self.bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-                    let (template, reserved) = if total.is_some() {
-                        ("{transfer}", 0)
-                    } else {
-                        ("{spinner} {transfer}", SPINNER_COLUMNS)
-                    };
-                    let style = ProgressStyle::with_template(template)
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .with_key(
-                            "transfer",
-                            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                                let transfer = Transfer {
-                                    received: state.pos(),
-                                    total: state.len(),
-                                    per_sec: state.per_sec(),
-                                    eta: state.eta(),
-                                };
-                                let room = terminal_width().saturating_sub(reserved);
-                                let _ = w.write_str(&transfer.line(room));
-                            },
-                        );
-                    bar.set_style(style);
-                    bar
-                });
+                let bar = self.bar.get_or_insert_with(|| byte_bar(total, ""));
                 if let Some(t) = total {
                     bar.set_length(t);
                 }
@@ -254,10 +216,68 @@ fn terminal_width() -> usize {
     usize::from(cols).saturating_sub(1)
 }
 
-/// The spinner line after the spinner: `  5s exporting: <status>`, in `room` columns; a long
+/// A spinner on stderr whose line reads `⠋   5s <verb>: <status>`: `status` is read at every
+/// redraw and fitted, with the terminal's width measured then, so the line never wraps (also
+/// after a resize).
+pub fn status_spinner(verb: &'static str, status: Arc<Mutex<String>>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {status}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key(
+            "status",
+            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let text = status.lock().unwrap_or_else(PoisonError::into_inner);
+                let room = terminal_width().saturating_sub(SPINNER_COLUMNS);
+                let _ = w.write_str(&status_line(state.elapsed(), verb, &text, room));
+            },
+        );
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A byte bar on stderr, `<label><bar> <bytes>/<total> <rate> eta <time>` (a spinner and the
+/// figures when the total is unknown), fitted to the terminal's width at every redraw.
+pub fn byte_bar(total: Option<u64>, label: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let (template, reserved) = if total.is_some() {
+        ("{transfer}", 0)
+    } else {
+        ("{spinner} {transfer}", SPINNER_COLUMNS)
+    };
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "transfer",
+            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let transfer = Transfer {
+                    received: state.pos(),
+                    total: state.len(),
+                    per_sec: state.per_sec(),
+                    eta: state.eta(),
+                };
+                let room = terminal_width().saturating_sub(reserved);
+                let _ = w.write_str(&labelled(label, room, |room| transfer.line(room)));
+            },
+        );
+    bar.set_style(style);
+    bar
+}
+
+/// `label` then what `line` makes of the columns left; the label shortened alone when even
+/// it does not fit.
+fn labelled(label: &str, room: usize, line: impl FnOnce(usize) -> String) -> String {
+    let label_columns = columns(label);
+    if label_columns >= room {
+        return shorten(label.trim_end(), room).into_owned();
+    }
+    format!("{label}{}", line(room - label_columns))
+}
+
+/// The spinner line after the spinner: `  5s <verb>: <status>`, in `room` columns; a long
 /// status keeps its start and its end.
-fn status_line(elapsed: Duration, status: &str, room: usize) -> String {
-    let head = format!("{:>4} exporting: ", format!("{:#}", HumanDuration(elapsed)));
+fn status_line(elapsed: Duration, verb: &str, status: &str, room: usize) -> String {
+    let head = format!("{:>4} {verb}: ", format!("{:#}", HumanDuration(elapsed)));
     let head_columns = columns(&head);
     if head_columns >= room {
         return shorten(head.trim_end(), room).into_owned();
@@ -326,7 +346,7 @@ mod tests {
         let status = format!("Uploaded part 3 of {NAME}");
         assert!(columns(&status) > 100);
         for room in [200, 120, 80, 60, 40] {
-            let line = status_line(Duration::from_secs(5), &status, room);
+            let line = status_line(Duration::from_secs(5), "exporting", &status, room);
             assert!(columns(&line) <= room, "{room}: {line:?}");
             assert!(line.starts_with("  5s exporting: "), "{line:?}");
             if columns(&status) + 16 > room {
@@ -344,8 +364,8 @@ mod tests {
         // The same status drawn before and after the terminal narrowed (the width is measured
         // at every redraw): each line fits its width.
         let status = format!("{NAME} {NAME}");
-        let wide = status_line(Duration::from_secs(65), &status, 150);
-        let narrow = status_line(Duration::from_secs(65), &status, 50);
+        let wide = status_line(Duration::from_secs(65), "exporting", &status, 150);
+        let narrow = status_line(Duration::from_secs(65), "exporting", &status, 50);
         assert_eq!(columns(&wide), 150);
         assert_eq!(columns(&narrow), 50);
         assert!(
@@ -357,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_multi_line_status_stays_on_one_line() {
-        let line = status_line(Duration::ZERO, "first\nsecond\r\n", 80);
+        let line = status_line(Duration::ZERO, "exporting", "first\nsecond\r\n", 80);
         assert!(!line.contains(['\n', '\r']), "{line:?}");
         assert!(line.contains("first second"));
     }
@@ -365,8 +385,25 @@ mod tests {
     #[test]
     fn a_very_narrow_terminal_still_gets_one_line() {
         for room in 0..20 {
-            let line = status_line(Duration::from_secs(3), NAME, room);
+            let line = status_line(Duration::from_secs(3), "importing", NAME, room);
             assert!(columns(&line) <= room, "{room}: {line:?}");
+        }
+    }
+
+    #[test]
+    fn a_labelled_bar_line_fits_every_width() {
+        let transfer = Transfer {
+            received: 3 * 1024 * 1024,
+            total: Some(1024 * 1024 * 1024),
+            per_sec: 80.0 * 1024.0 * 1024.0,
+            eta: Duration::from_secs(13),
+        };
+        for room in 0..160 {
+            let line = labelled("uploading ", room, |r| transfer.line(r));
+            assert!(columns(&line) <= room, "{room}: {line:?}");
+            if room > 10 {
+                assert!(line.starts_with("uploading "), "{room}: {line:?}");
+            }
         }
     }
 

@@ -16,7 +16,9 @@ use crate::report::{Reporter, Style};
 use d1_dump::load::{create_scratch, load_dump, verify, LoadErrorKind, LoadMode};
 use d1_dump::write_importable;
 use d1_export_core::{AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Hint, Job};
-use d1_export_transport::{CancelToken, DatabaseReport, DatabaseStatus, Error, ExportOutcome};
+use d1_export_transport::{
+    CancelToken, DatabaseReport, DatabaseStatus, Error, ExportOutcome, TemporaryPath,
+};
 use rusqlite::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -150,9 +152,10 @@ fn cancelled() -> bool {
     CANCEL.get().is_some_and(CancelToken::is_cancelled)
 }
 
-/// Temporary files beside the output, removed on drop unless kept.
+/// Temporary files beside the output (or the fleet's download), removed on drop, and by the
+/// signal handler's exit path, unless persisted as the output.
 struct Temps {
-    paths: Vec<PathBuf>,
+    paths: Vec<TemporaryPath>,
 }
 
 impl Temps {
@@ -164,16 +167,25 @@ impl Temps {
         let name = output.file_name().unwrap_or_default().to_string_lossy();
         let path = dir.join(format!(".{name}.{}.{role}.tmp", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        self.paths.push(path.clone());
+        self.paths.push(TemporaryPath::new(path.clone()));
         path
     }
-}
 
-impl Drop for Temps {
-    fn drop(&mut self) {
-        for p in &self.paths {
-            let _ = std::fs::remove_file(p);
+    /// Renames the temporary `from` over `output`, durably; it is then the output.
+    fn persist(&mut self, from: &Path, output: &Path) -> Result<(), Failure> {
+        // The fleet's download is the output's path when the output replaces it in place:
+        // no longer a temporary file once the output is there.
+        if from != output {
+            if let Some(i) = self.paths.iter().position(|t| t.path() == output) {
+                self.paths.swap_remove(i).keep();
+            }
         }
+        let at = self.paths.iter().position(|t| t.path() == from);
+        let result = match at {
+            Some(i) => self.paths.swap_remove(i).persist(output),
+            None => std::fs::rename(from, output),
+        };
+        result.map_err(|e| output_failed("write", output, e))
     }
 }
 
@@ -275,7 +287,7 @@ pub fn after_fleet(
                 DatabaseStatus::Exported(outcome) => {
                     reporter.line(&format!("{}: verifying", r.database.name));
                     let mut temps = Temps {
-                        paths: vec![r.path.clone()],
+                        paths: vec![TemporaryPath::new(r.path.clone())],
                     };
                     job(options.clone()).and_then(|job| {
                         finish(
@@ -362,10 +374,7 @@ fn finish(
     };
     let (bytes, sha256) = match wanted.output {
         Output::Sql => {
-            if download != output {
-                std::fs::rename(download, output).map_err(|e| output_failed("write", output, e))?;
-            }
-            temps.paths.retain(|p| p != output);
+            temps.persist(download, output)?;
             (downloaded.bytes, downloaded.sha256.clone())
         }
         Output::Sqlite => {
@@ -374,8 +383,7 @@ fn finish(
             file.sync_all()
                 .map_err(|e| output_failed("sync", &scratch_path, e))?;
             let digest = hash_file(file).map_err(|e| output_failed("read", &scratch_path, e))?;
-            std::fs::rename(&scratch_path, output)
-                .map_err(|e| output_failed("write", output, e))?;
+            temps.persist(&scratch_path, output)?;
             digest
         }
         Output::Importable => {
@@ -402,8 +410,7 @@ fn finish(
             file.sync_all()
                 .map_err(|e| output_failed("sync", &sql_path, e))?;
             drop(conn);
-            std::fs::rename(&sql_path, output).map_err(|e| output_failed("write", output, e))?;
-            temps.paths.retain(|p| p != output);
+            temps.persist(&sql_path, output)?;
             for w in &report.warnings {
                 reporter.line(&format!("warning: {w}"));
             }

@@ -327,3 +327,49 @@ fn text_from_the_service_reaches_stderr_without_control_characters() {
         );
     }
 }
+
+#[test]
+fn a_signal_while_the_dump_is_verified_leaves_nothing_behind() {
+    // The scratch database and the downloaded dump are temporary files too: gone after a
+    // signal, whether the run ends by itself (one signal) or at once (two).
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("big.sqlite");
+    d1_emulator::sample::generate(&db, 16 << 20).expect("sample");
+    let emulator = Emulator::start(EmulatorConfig::new().database(DB, &db)).expect("emu");
+    for (driver, signals) in [("blocking", &["INT"][..]), ("async", &["INT", "INT"])] {
+        let out = dir
+            .path()
+            .join(format!("verify-{driver}-{}", signals.len()));
+        std::fs::create_dir_all(&out).expect("out");
+        let dest = out.join("c.sqlite");
+        std::fs::write(&dest, b"previous backup").expect("previous");
+        let mut c = command(&emulator.base_url(), emulator.token());
+        c.arg(DB)
+            .arg("-o")
+            .arg(&dest)
+            .args(["--format", "sqlite", "--driver", driver]);
+        let child = c.spawn().expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !files_in(&out).iter().any(|n| n.ends_with(".scratch.tmp")) {
+            assert!(Instant::now() < deadline, "{driver}: never verified");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for (i, name) in signals.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            signal(&child, name);
+        }
+        let o = child.wait_with_output().expect("wait");
+        let what = format!("{driver} / {signals:?}");
+        assert_eq!(
+            o.status.code(),
+            Some(130),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(files_in(&out), ["c.sqlite"], "{what}: temporary files left");
+        assert_eq!(std::fs::read(&dest).expect("read"), b"previous backup");
+    }
+}

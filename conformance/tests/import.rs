@@ -282,9 +282,15 @@ fn a_failing_statement_is_named_and_nothing_changes() {
     for driver in DRIVERS {
         let r = run(driver, &bad, Faults::default());
         match &r.result {
-            Err(Error::Export(d1_export_core::Error::ImportFailed { message, statement })) => {
+            Err(e @ Error::Export(d1_export_core::Error::ImportFailed { message, statement })) => {
                 assert_eq!(*statement, Some(3), "{driver:?}: {message}");
                 assert!(message.contains("no such table: missing"), "{message}");
+                // The file is at fault: sending it again fails the same way.
+                assert_eq!(
+                    e.kind(),
+                    d1_export_transport::ErrorKind::Refused,
+                    "{driver:?}"
+                );
             }
             other => panic!("{driver:?}: {other:?}"),
         }

@@ -55,8 +55,9 @@ pub enum ErrorKind {
     NotFound,
     /// Another export of this database is running on the service: try again later.
     AlreadyRunning,
-    /// The API or the download server refused the request for good (a 4xx other than the
-    /// above), or the database cannot be exported with these options.
+    /// The API, the download or the upload server refused the request for good (a 4xx other
+    /// than the above), the database cannot be exported with these options, or an import was
+    /// rolled back on one of the file's statements: sending the same again fails the same way.
     Refused,
     /// The service failed: 5xx and throttling that outlasted the retries, a failed export,
     /// a lost job, replies that break the protocol.
@@ -106,22 +107,33 @@ impl Error {
     /// The HTTP status behind the error, when one is known (the API's or the download
     /// server's; 429 for throttling that outlasted the retries).
     pub fn status(&self) -> Option<u16> {
+        use d1_export_core::Error as E;
         let Self::Export(e) = self else { return None };
         match e {
-            d1_export_core::Error::Api(api) => Some(api.status),
-            d1_export_core::Error::DownloadRefused { status } => Some(*status),
-            d1_export_core::Error::Protocol(ProtocolError::UnexpectedStatus(s)) => Some(*s),
-            d1_export_core::Error::GaveUp { last, .. } => match last {
+            E::Api(api) => Some(api.status),
+            E::DownloadRefused { status } | E::UploadRefused { status } => Some(*status),
+            E::Protocol(ProtocolError::UnexpectedStatus(s)) => Some(*s),
+            E::GaveUp { last, .. } => match last {
                 Transient::Throttled { .. } => Some(429),
                 Transient::ServerError(api) | Transient::OrphanedExport(api) => Some(api.status),
-                Transient::NotJson { status, .. } | Transient::InvalidJson { status, .. } => {
-                    Some(*status)
-                }
+                Transient::ServerStatus { status }
+                | Transient::NotJson { status, .. }
+                | Transient::InvalidJson { status, .. } => Some(*status),
                 Transient::UrlExpired => Some(403),
-                Transient::DownloadStatus(s) => Some(*s),
-                _ => None,
+                Transient::DownloadStatus(s) | Transient::UploadStatus(s) => Some(*s),
+                Transient::MissingBookmark
+                | Transient::MissingDownload(_)
+                | Transient::Transport(_)
+                | Transient::DownloadInterrupted { .. }
+                | Transient::UploadUnverified { .. }
+                | Transient::UploadInterrupted(_) => None,
             },
-            _ => None,
+            E::Protocol(_)
+            | E::ExportFailed { .. }
+            | E::JobGone { .. }
+            | E::ImportFailed { .. }
+            | E::DeadlineExceeded
+            | E::Cancelled => None,
         }
     }
 
@@ -190,14 +202,35 @@ fn core_kind(e: &d1_export_core::Error) -> ErrorKind {
             _ => ErrorKind::Service,
         }),
         E::ExportFailed { hint, .. } => by_hint(*hint).unwrap_or(ErrorKind::Service),
-        E::DownloadRefused { .. } => ErrorKind::Refused,
+        // D1 rolled the import back on a statement of the file: sending it again fails the
+        // same way. Without a statement, the service failed.
+        E::ImportFailed {
+            statement: Some(_), ..
+        } => ErrorKind::Refused,
+        E::ImportFailed {
+            statement: None, ..
+        }
+        | E::JobGone { .. }
+        | E::Protocol(_) => ErrorKind::Service,
+        E::DownloadRefused { .. } | E::UploadRefused { .. } => ErrorKind::Refused,
         E::GaveUp { last, .. } => match last {
-            Transient::Transport(_) | Transient::DownloadInterrupted { .. } => ErrorKind::Network,
+            Transient::Transport(_)
+            | Transient::DownloadInterrupted { .. }
+            | Transient::UploadInterrupted(_) => ErrorKind::Network,
             Transient::OrphanedExport(_) => ErrorKind::AlreadyRunning,
-            _ => ErrorKind::Service,
+            Transient::Throttled { .. }
+            | Transient::ServerError(_)
+            | Transient::ServerStatus { .. }
+            | Transient::MissingBookmark
+            | Transient::NotJson { .. }
+            | Transient::InvalidJson { .. }
+            | Transient::MissingDownload(_)
+            | Transient::UrlExpired
+            | Transient::DownloadStatus(_)
+            | Transient::UploadStatus(_)
+            | Transient::UploadUnverified { .. } => ErrorKind::Service,
         },
         E::DeadlineExceeded => ErrorKind::Network,
-        _ => ErrorKind::Service,
     }
 }
 
@@ -350,6 +383,28 @@ mod tests {
                 last: Transient::Transport(TransportFailure::Connect),
             }),
             Error::from(CoreError::DownloadRefused { status: 410 }),
+            Error::from(CoreError::UploadRefused { status: 413 }),
+            Error::from(CoreError::GaveUp {
+                attempts: 8,
+                last: Transient::UploadStatus(503),
+            }),
+            Error::from(CoreError::GaveUp {
+                attempts: 8,
+                last: Transient::UploadInterrupted(TransportFailure::Reset),
+            }),
+            Error::from(CoreError::GaveUp {
+                attempts: 8,
+                last: Transient::ServerStatus { status: 504 },
+            }),
+            Error::from(CoreError::ImportFailed {
+                message: "statement 3: no such table: main.orders".into(),
+                statement: Some(3),
+            }),
+            Error::from(CoreError::ImportFailed {
+                message: "internal error".into(),
+                statement: None,
+            }),
+            Error::from(CoreError::DeadlineExceeded),
             Error::from(CoreError::Cancelled),
             Error::sink(
                 "write",
@@ -378,6 +433,13 @@ mod tests {
                 K::Service,
                 K::Network,
                 K::Refused,
+                K::Refused,
+                K::Service,
+                K::Network,
+                K::Service,
+                K::Refused,
+                K::Service,
+                K::Network,
                 K::Cancelled,
                 K::Output,
                 K::Config,
@@ -398,6 +460,13 @@ mod tests {
                 Some(502),
                 None,
                 Some(410),
+                Some(413),
+                Some(503),
+                None,
+                Some(504),
+                None,
+                None,
+                None,
                 None,
                 None,
                 None,

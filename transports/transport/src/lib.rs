@@ -63,7 +63,7 @@ pub use fleet::{
 };
 pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,
-    PartFile,
+    PartFile, TemporaryPath,
 };
 pub use sink::{FeedSink, FileSink, Sink};
 /// The `tracing` target of every event the drivers emit (retries, pacing waits, pauses,

@@ -65,11 +65,75 @@ fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Removes every temporary file of this process that is still open: for a program about to
-/// exit at once (a second Ctrl-C) without unwinding to the owners' drops.
+/// Removes every temporary file (and [`TemporaryPath`] directory) of this process that is
+/// still open: for a program about to exit at once (a second Ctrl-C) without unwinding to the
+/// owners' drops.
 pub fn remove_temporary_files() {
     for path in live().drain(..) {
+        remove_path(&path);
+    }
+}
+
+fn remove_path(path: &Path) {
+    if path.is_dir() {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// A temporary file or directory of this process that is not a [`PartFile`] (a scratch
+/// database, a staging directory): removed when dropped, and by [`remove_temporary_files`]
+/// when the program exits at once, unless it was [persisted](Self::persist) or
+/// [kept](Self::keep).
+#[derive(Debug)]
+pub struct TemporaryPath {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TemporaryPath {
+    /// Tracks `path` (which the caller creates, privately) from now on.
+    pub fn new(path: PathBuf) -> Self {
+        live().push(path.clone());
+        Self { path, armed: true }
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames it over `dest` (nothing to rename when it is `dest` already) and syncs the
+    /// directory, so the result is durable; it is then no longer temporary. Sync the file
+    /// itself first. On error it is removed.
+    pub fn persist(mut self, dest: &Path) -> io::Result<()> {
+        if self.path != dest {
+            std::fs::rename(&self.path, dest)?;
+        }
+        self.disarm();
+        sync_dir(parent_dir(dest));
+        Ok(())
+    }
+
+    /// Stops tracking it, leaving it where it is.
+    pub fn keep(mut self) -> PathBuf {
+        self.disarm();
+        std::mem::take(&mut self.path)
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+        live().retain(|p| *p != self.path);
+    }
+}
+
+impl Drop for TemporaryPath {
+    fn drop(&mut self) {
+        if self.armed {
+            remove_path(&self.path);
+            live().retain(|p| *p != self.path);
+        }
     }
 }
 
