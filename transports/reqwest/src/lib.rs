@@ -12,8 +12,9 @@
 //!   the job, the ids, the path, the options and the cancel token are cloned before it
 //!   starts), so `tokio::spawn(client.export_to_path(&job, &dest, |e| …))` compiles as
 //!   written, with a `&str`, `&Path` or `&PathBuf` path alike. The lookups' futures are
-//!   always `'static`; those taking a callback, a writer or fleet hooks are [`CallFuture`]s,
-//!   `'static` whenever what they take is (pass hooks by value or in an `Arc` to spawn a
+//!   always `'static`; the others are `'static` whenever the callback, the writer or the
+//!   fleet hooks they take are (those taking a path are [`CallFuture`]s, boxed so the path's
+//!   type is not part of them) (pass hooks by value or in an `Arc` to spawn a
 //!   fleet run). `tests/spawnable.rs` asserts this for every method at compile time.
 //! - Cancellation, per call: dropping the future is safe (the temporary file is removed), and
 //!   the `*_with_cancel` methods (exports, imports, lookups, listings, fleet runs) take a
@@ -85,9 +86,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 mod fleet;
 mod upload;
 
-/// The future of a call that takes a callback, a writer or hooks: `Send`, owning everything
-/// else it needs, and `'static` (spawnable) whenever those are. Boxed so the path argument's
-/// type is not part of it: `export_to_path(&job, &dest, …)` with a borrowed `dest` spawns.
+/// The future of a call that takes a path (and a callback or hooks): `Send`, owning
+/// everything else it needs, and `'static` (spawnable) whenever the callback or hooks are.
+/// Boxed so the path argument's type is not part of it: an `impl Future` would capture it,
+/// and `export_to_path(&job, &dest, …)` with a borrowed `dest` would not spawn.
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// An async client: HTTP settings, the core's policies, a `reqwest::Client` and a shutdown
@@ -213,33 +215,33 @@ impl Client {
     /// writer is flushed at the end. A resumed download appends; a download the server
     /// restarts from the beginning after bytes were written cannot be rewound and ends the run
     /// with an error. Bytes are hashed as they pass (on the runtime, a few hundred µs per MiB).
-    pub fn export_to_writer<'a, W, F>(
+    pub fn export_to_writer<W, F>(
         &self,
         job: &Job,
         writer: W,
         on_event: F,
-    ) -> CallFuture<'a, ExportOutcome>
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
     where
-        W: AsyncWrite + Unpin + Send + 'a,
-        F: FnMut(&Event) + Send + 'a,
+        W: AsyncWrite + Unpin + Send,
+        F: FnMut(&Event) + Send,
     {
         self.export_to_writer_with_cancel(job, writer, &CancelToken::new(), on_event)
     }
 
     /// [`export_to_writer`](Self::export_to_writer), ended early by cancelling `cancel`.
-    pub fn export_to_writer_with_cancel<'a, W, F>(
+    pub fn export_to_writer_with_cancel<W, F>(
         &self,
         job: &Job,
         writer: W,
         cancel: &CancelToken,
         mut on_event: F,
-    ) -> CallFuture<'a, ExportOutcome>
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
     where
-        W: AsyncWrite + Unpin + Send + 'a,
-        F: FnMut(&Event) + Send + 'a,
+        W: AsyncWrite + Unpin + Send,
+        F: FnMut(&Event) + Send,
     {
         let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
-        Box::pin(async move {
+        async move {
             let export = this.config.export(&job)?;
             let mut sink = AsyncSink::Stream {
                 writer,
@@ -247,7 +249,7 @@ impl Client {
             };
             let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
             sink.commit(outcome).await
-        })
+        }
     }
 
     /// Exports `job` into a [`Feed`] (a compressing or uploading
@@ -255,23 +257,23 @@ impl Client {
     /// dump whole; a download the core restarts from byte 0 restarts the feed. The feed is fed
     /// from the blocking pool, never the runtime. The outcome's `written` describes the file as
     /// the destination wrote it.
-    pub fn export_to_feed<'a, F>(
+    pub fn export_to_feed<F>(
         &self,
         job: &Job,
         feed: Feed,
         cancel: &CancelToken,
         mut on_event: F,
-    ) -> CallFuture<'a, ExportOutcome>
+    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
     where
-        F: FnMut(&Event) + Send + 'a,
+        F: FnMut(&Event) + Send,
     {
         let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
-        Box::pin(async move {
+        async move {
             let export = this.config.export(&job)?;
             let mut sink = AsyncSink::<tokio::io::Sink>::file(Sink::feed(feed));
             let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
             sink.commit(outcome).await
-        })
+        }
     }
 
     /// Finds a database by name, or checks an id (`GET …/d1/database/{name}`), with the
