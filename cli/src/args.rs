@@ -189,7 +189,8 @@ pub enum Command {
     },
     /// Print the man page (roff) on stdout.
     ///
-    /// For example `d1-export man > ~/.local/share/man/man1/d1-export.1`, then `man d1-export`.
+    /// For example `d1-export man > ~/.cargo/share/man/man1/d1-export.1`, then `man d1-export`
+    /// (man finds pages beside the directories on PATH, such as `~/.cargo/bin`).
     Man,
     /// Restore a SQL file into a D1 database (D1's import: upload, then apply).
     ///

@@ -7,7 +7,7 @@ use crate::driver::Driver;
 use crate::exit::{Code, Failure};
 use crate::manifest::{Facts, Manifest};
 use d1_export_core::wire::DatabaseInfo;
-use d1_export_core::{AccountId, DumpOptions, Event, RateBudget};
+use d1_export_core::{AccountId, Compatibility, DumpOptions, Event, RateBudget};
 use d1_export_sinks::retention;
 use d1_export_sinks::Compression;
 use d1_export_transport::{
@@ -52,9 +52,12 @@ struct Hooks<'a> {
     names: Mutex<HashMap<PathBuf, String>>,
     /// What a backup here holds (`.sqlite` with `--format sqlite`).
     format: retention::Format,
-    /// Restore-ready dumps bound for a sink or `--keep`: the fleet writes plain SQL into a
-    /// private staging directory, and each is delivered after it is verified and converted.
+    /// Restore-ready runs: the fleet writes plain SQL into a private staging directory, and
+    /// each database is delivered (with its manifest) only once verified and converted, so
+    /// nothing unverified ever stands in the output directory.
     staged: bool,
+    /// The restore-ready format asked for (`sql` with `--verify`, `sqlite`, `importable`).
+    restore_ready: Option<&'static str>,
 }
 
 impl Hooks<'_> {
@@ -77,14 +80,27 @@ impl Hooks<'_> {
             .unwrap_or_else(|| self.fixed_name(database))
     }
 
-    /// The bookmark in a manifest, if it was taken with the same dump options.
+    /// The bookmark in a manifest, if the backup it describes is what this run would make:
+    /// taken with the same dump options (or with `sqlite3_cli_only` where this run would fall
+    /// back to it), and restore-ready in the same format (or plain when this run is).
     fn bookmark_in(&self, manifest: &[u8]) -> Option<String> {
         let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
-        if value.get("dump_options")
-            != serde_json::to_value(crate::manifest::ManifestOptions::from(self.options))
-                .ok()
-                .as_ref()
-        {
+        let options_value = |options: &DumpOptions| {
+            serde_json::to_value(crate::manifest::ManifestOptions::from(options)).ok()
+        };
+        let fell_back = value.pointer("/restore_ready/compatibility_fallback")
+            == Some(&serde_json::Value::Bool(true));
+        let theirs = value.get("dump_options").cloned();
+        let same_options = theirs == options_value(self.options)
+            || (fell_back && {
+                let mut cli = self.options.clone();
+                cli.compatibility = Some(Compatibility::Sqlite3CliOnly);
+                theirs == options_value(&cli)
+            });
+        let format = value
+            .pointer("/restore_ready/format")
+            .and_then(serde_json::Value::as_str);
+        if !same_options || format != self.restore_ready {
             return None;
         }
         value.get("bookmark")?.as_str().map(str::to_owned)
@@ -327,13 +343,11 @@ pub fn run(
         Some(w) if w.output == crate::restore_ready::Output::Sqlite => retention::Format::Sqlite,
         _ => retention::Format::Sql,
     };
-    // Restore-ready dumps bound for a sink or for --keep's names are made in a private
-    // staging directory first, then delivered one by one.
+    // Restore-ready dumps are made in a private staging directory first, then delivered
+    // one by one once verified and converted.
     let staging = match wanted {
-        Some(_) if place.needs_sink(compression) || args.keep.is_some() => {
-            Some(StagingDir::create(&place)?)
-        }
-        _ => None,
+        Some(_) => Some(StagingDir::create(&place)?),
+        None => None,
     };
     let dir = &staging
         .as_ref()
@@ -358,6 +372,7 @@ pub fn run(
         names: Mutex::new(HashMap::new()),
         format,
         staged: staging.is_some(),
+        restore_ready: wanted.map(|w| w.output.name()),
     };
     let reports = driver
         .export_all(account, dir, &fleet, &hooks)
@@ -374,19 +389,16 @@ pub fn run(
     let mut rows = Vec::new();
     for (r, post) in reports.iter().zip(post) {
         let mut file = r.path.display().to_string();
-        let (status, size, error) = match (&r.status, post) {
+        let (status, size, error, restore_ready) = match (&r.status, post) {
             (_, Some(post)) => {
                 file = post.path.display().to_string();
-                let delivered = match post.result {
-                    Ok(mut done) if hooks.staged => {
-                        deliver_staged(&hooks, r, &post.path, &mut done).map(|location| {
-                            file.clone_from(&location);
-                            (done, PathBuf::from(location))
-                        })
-                    }
-                    Ok(done) => Ok((done, post.path.clone())),
-                    Err(f) => Err(f),
-                };
+                // Restore-ready runs are always staged: delivered from the staging directory.
+                let delivered = post.result.and_then(|mut done| {
+                    deliver_staged(&hooks, r, &post.path, &mut done).map(|location| {
+                        file.clone_from(&location);
+                        (done, PathBuf::from(location))
+                    })
+                });
                 match delivered {
                     Ok((done, output)) => {
                         let size = done
@@ -396,18 +408,21 @@ pub fn run(
                             .map_or(done.outcome.bytes, |w| w.bytes);
                         ok += 1;
                         bytes += size;
-                        let (at, compression) = if hooks.staged {
-                            let name = hooks.name_of(&output, &r.database);
-                            (hooks.place.manifest_at(&name), hooks.compression)
-                        } else {
-                            (
-                                ManifestAt::File(Manifest::path_for(&output)),
-                                Compression::None,
-                            )
-                        };
-                        write_restore_ready_manifest(args, r, &output, &at, compression, done);
-                        if let (true, Some(keep)) = (hooks.staged, hooks.keep) {
-                            let name = hooks.name_of(&output, &r.database);
+                        let name = hooks.name_of(&output, &r.database);
+                        let at = hooks.place.manifest_at(&name);
+                        let summary = serde_json::json!({
+                            "verified": done.verified,
+                            "restore_ready": done.made,
+                        });
+                        write_restore_ready_manifest(
+                            args,
+                            r,
+                            &output,
+                            &at,
+                            hooks.compression,
+                            done,
+                        );
+                        if let Some(keep) = hooks.keep {
                             if let Err(e) = hooks.place.store().prune(&r.database.uuid, keep, &name)
                             {
                                 hooks.say(&format!(
@@ -416,12 +431,13 @@ pub fn run(
                                 ));
                             }
                         }
-                        ("ok", Some(size), None)
+                        hooks.say(&format!("ok      {file} ({size} bytes, verified)"));
+                        ("ok", Some(size), None, Some(summary))
                     }
                     Err(f) => {
                         failed += 1;
                         first_failure.get_or_insert(f.code);
-                        ("failed", None, Some(f.message))
+                        ("failed", None, Some(f.message), None)
                     }
                 }
             }
@@ -432,19 +448,19 @@ pub fn run(
                     file.clone_from(&w.location);
                 }
                 bytes += size;
-                ("ok", Some(size), None)
+                ("ok", Some(size), None, None)
             }
             (DatabaseStatus::Skipped { .. }, None) => {
                 skipped += 1;
-                ("skipped", None, None)
+                ("skipped", None, None, None)
             }
             (DatabaseStatus::Failed(e), None) => {
                 failed += 1;
                 first_failure.get_or_insert(Failure::from_error(e).code);
-                ("failed", None, Some(Failure::from_error(e).message))
+                ("failed", None, Some(Failure::from_error(e).message), None)
             }
         };
-        rows.push(serde_json::json!({
+        let mut row = serde_json::json!({
             "database_id": r.database.uuid,
             "database_name": r.database.name,
             "file": file,
@@ -452,7 +468,14 @@ pub fn run(
             "bytes": size,
             "seconds": r.elapsed.as_secs_f64(),
             "error": error,
-        }));
+        });
+        // Restore-ready runs: what the manifest records, per database.
+        if let (Some(extra), Some(row)) = (restore_ready, row.as_object_mut()) {
+            if let Some(extra) = extra.as_object() {
+                row.extend(extra.clone());
+            }
+        }
+        rows.push(row);
     }
     let summary = format!(
         "{} databases: {ok} exported ({bytes} bytes), {skipped} skipped, {failed} failed, in {:.1}s",

@@ -40,7 +40,7 @@ pub enum Output {
 }
 
 impl Output {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Sql => "sql",
             Self::Sqlite => "sqlite",
@@ -250,8 +250,9 @@ pub struct FleetResult {
     pub result: Result<Done, Failure>,
 }
 
-/// `--all` with restore-ready flags: each exported dump (already at its path in the
-/// directory) is verified and turned into the wanted output there; each database the
+/// `--all` with restore-ready flags: each exported dump (at its path in the fleet's staging
+/// directory) is verified and turned into the wanted output there, to be delivered by the
+/// caller; each database the
 /// service refused for its virtual tables is exported again with `sqlite3_cli_only`
 /// (when the output allows). Entries are `None` for databases left as they were.
 pub fn after_fleet(

@@ -421,7 +421,68 @@ fn all_databases_made_restore_ready_with_both_drivers() {
                 manifest(&notes)["restore_ready"]["compatibility_fallback"],
                 true
             );
+            // The summary says per database what the manifest records.
+            let row = |name: &str| {
+                json["databases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["database_name"] == name)
+                    .unwrap()
+                    .clone()
+            };
+            assert_eq!(
+                row("notes")["restore_ready"]["compatibility_fallback"],
+                true
+            );
+            assert_eq!(row("shop")["verified"]["integrity_check"], "ok");
+            assert_eq!(row("shop")["restore_ready"]["format"], flags_format(flags));
+            // Unchanged and restore-ready in the same format (the fallback's options
+            // included): skipped.
+            let mut again = args.clone();
+            again.push("--skip-unchanged");
+            let o = env.run(&again, None);
+            let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(json["totals"]["skipped"], 2, "{flags:?} {driver}: {json}");
+            if ext == "sql" {
+                // A plain run is not served by a restore-ready backup, nor the other way.
+                let plain = [
+                    "--all",
+                    "--output-dir",
+                    dir.to_str().unwrap(),
+                    "--json",
+                    "--skip-unchanged",
+                    "--driver",
+                    driver,
+                ];
+                // (notes fails plainly: its virtual tables; its importable backup stays.)
+                let o = env.run(&plain, None);
+                let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                assert_eq!(json["totals"]["skipped"], 0, "{json}");
+                let status = |json: &serde_json::Value, name: &str| {
+                    json["databases"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|d| d["database_name"] == name)
+                        .unwrap()["status"]
+                        .clone()
+                };
+                assert_eq!(status(&json, "shop"), "ok", "{json}");
+                let o = env.run(&again, None);
+                let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                assert_eq!(status(&json, "shop"), "ok", "{json}");
+                assert_eq!(status(&json, "notes"), "skipped", "{json}");
+            }
         }
+    }
+}
+
+fn flags_format(flags: &[&str]) -> &'static str {
+    if flags.contains(&"--importable") {
+        "importable"
+    } else {
+        "sqlite"
     }
 }
 

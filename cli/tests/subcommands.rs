@@ -1,5 +1,6 @@
-//! The subcommands beside the export (`completions`, `man`), and that they take no database
-//! name away: a database named like a subcommand is still exported with `--` or a flag first.
+//! The subcommands beside the export (`completions`, `man`, `import`), and that they take no
+//! database name away: a database named like a subcommand is still exported with `--` or a
+//! flag first.
 
 use d1_emulator::{DumpOptions, Emulator, EmulatorConfig};
 use std::path::Path;
@@ -29,7 +30,15 @@ const FLAGS: &[&str] = &[
     "--skip-unchanged",
     "--rate-limit",
     "--demo",
+    "--verify",
+    "--format",
+    "--importable",
+    "--compress",
+    "--keep",
 ];
+
+/// The import's own flags: in the man page and the completions too.
+const IMPORT_FLAGS: &[&str] = &["--file", "--yes"];
 
 fn d1_export(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_d1-export"))
@@ -63,7 +72,7 @@ fn completions_for_each_shell_name_every_flag() {
         assert!(o.stderr.is_empty(), "{shell}: stderr {}", stderr(&o));
         let script = stdout(&o);
         assert!(script.contains(marker), "{shell}: no {marker:?}");
-        for flag in FLAGS {
+        for flag in FLAGS.iter().chain(IMPORT_FLAGS) {
             // fish lists long flags as `-l output`.
             let named = script.contains(flag)
                 || (shell == "fish" && script.contains(&format!("-l {}", &flag[2..])));
@@ -72,6 +81,7 @@ fn completions_for_each_shell_name_every_flag() {
         for word in [
             "completions",
             "man",
+            "import",
             "async",
             "blocking",
             "sqlite3_cli_only",
@@ -136,9 +146,21 @@ fn the_man_page_is_roff_naming_every_flag_and_subcommand() {
         let escaped = flag.replace('-', "\\-");
         assert!(page.contains(&escaped), "man page lacks {flag}");
     }
-    for sub in ["completions", "man"] {
-        assert!(page.contains(sub), "man page lacks {sub}");
+    for flag in IMPORT_FLAGS {
+        let escaped = flag.replace('-', "\\-");
+        assert!(page.contains(&escaped), "man page lacks import's {flag}");
     }
+    // Every subcommand in full: its own usage line, not a pointer to a page never installed.
+    for sub in ["completions", "man", "import"] {
+        assert!(
+            page.contains(&format!(".SS \"d1-export {sub}\"")),
+            "man page lacks the {sub} command"
+        );
+    }
+    assert!(
+        !page.contains("d1\\-export\\-import(1)"),
+        "points to a missing page"
+    );
     for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH EXAMPLES"] {
         assert!(page.contains(section), "no {section}");
     }
@@ -146,6 +168,12 @@ fn the_man_page_is_roff_naming_every_flag_and_subcommand() {
         "CLOUDFLARE_API_TOKEN",
         "CLOUDFLARE_ACCOUNT_ID",
         "CLOUDFLARE_API_BASE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_MAX_ATTEMPTS",
     ] {
         assert!(page.contains(name), "man page lacks {name}");
     }
@@ -198,7 +226,7 @@ fn subcommands_refuse_export_flags_and_bad_shells() {
 
 #[test]
 fn a_database_named_like_a_subcommand_is_exported_with_a_flag_or_dashes_first() {
-    let names = ["man", "completions", "help"];
+    let names = ["man", "completions", "import", "help"];
     let dir = tempfile::tempdir().unwrap();
     let mut config = EmulatorConfig::new()
         .work_dir(dir.path().join("emu"))
@@ -254,8 +282,8 @@ fn a_database_named_like_a_subcommand_is_exported_with_a_flag_or_dashes_first() 
     assert_eq!(
         std::fs::read(&bare).unwrap(),
         emulator
-            .dump_bytes(&ids[2], &DumpOptions::default())
+            .dump_bytes(&ids[3], &DumpOptions::default())
             .unwrap()
     );
-    assert_eq!(emulator.stats().jobs_created, 7);
+    assert_eq!(emulator.stats().jobs_created, 9);
 }

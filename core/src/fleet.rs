@@ -134,11 +134,13 @@ pub enum FleetInput {
 }
 
 /// An input the fleet cannot take: a bug in the caller, never a state change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FleetInputError {
     /// No running task has this key (never pushed, not admitted yet, or already done).
+    #[error("input for {0}, which is not running")]
     UnknownTask(TaskKey),
     /// The task refused the input.
+    #[error("{key}: {error}")]
     Task {
         /// Whose input.
         key: TaskKey,
@@ -146,17 +148,6 @@ pub enum FleetInputError {
         error: InputError,
     },
 }
-
-impl fmt::Display for FleetInputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownTask(key) => write!(f, "input for {key}, which is not running"),
-            Self::Task { key, error } => write!(f, "{key}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for FleetInputError {}
 
 /// A task's machine.
 #[derive(Debug)]
@@ -907,9 +898,14 @@ mod tests {
     /// and the scheduler places it.
     #[test]
     fn retries_of_running_exports_under_a_full_budget_keep_their_deadlines() {
-        let report = fuzz_fleet(include_bytes!(
-            "../../fuzz/regressions/fleet/crash-d854184fed15e4d367faa0e07f7ea3c8f8769373"
-        ));
+        // fuzz/regressions/fleet/crash-d854184fed15e4d367faa0e07f7ea3c8f8769373 (also replayed
+        // from there), inline so the packaged crate's tests need nothing outside it.
+        let report = fuzz_fleet(&[
+            1, 2, 1, 2, 7, 0, 30, 30, 203, 203, 203, 203, 203, 203, 203, 30, 30, 30, 30, 30, 30,
+            30, 30, 30, 30, 30, 30, 1, 2, 1, 2, 7, 1, 1, 1, 0, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+            30, 1, 2, 1, 0, 0, 0, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57,
+            57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57, 57,
+        ]);
         assert!(report.longest_gap <= std::time::Duration::from_secs(5));
         assert_eq!(report.ended, 3);
     }

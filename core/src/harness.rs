@@ -125,7 +125,7 @@ pub fn fuzz_request(data: &[u8]) {
     let body = crate::request::export_body(&job, bookmark.as_deref());
     let parsed: ExportRequestBody = serde_json::from_slice(&body).expect("body is JSON");
     assert_eq!(parsed.current_bookmark, bookmark);
-    assert_eq!(parsed.dump_options, job.options.to_wire());
+    assert_eq!(parsed.dump_options, job.options.wire());
 }
 
 fn assert_request(request: &http::Request<Vec<u8>>, job: &Job, bookmark: Option<&str>) {
@@ -143,7 +143,7 @@ fn assert_request(request: &http::Request<Vec<u8>>, job: &Job, bookmark: Option<
     assert_eq!(body.output_format, "polling");
     assert_eq!(
         body.dump_options,
-        job.options.to_wire(),
+        job.options.wire(),
         "dump_options changed"
     );
     assert_eq!(
