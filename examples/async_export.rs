@@ -5,7 +5,7 @@
 //! `CLOUDFLARE_ACCOUNT_ID` and optionally `CLOUDFLARE_API_BASE_URL` in the environment.
 
 use d1_export_reqwest::{
-    AccountId, CancelToken, Client, ClientConfig, DatabaseId, DumpOptions, ErrorKind, Event, Job,
+    AccountId, CancelToken, Client, DatabaseId, DumpOptions, ErrorKind, Event, Job,
 };
 use std::process::ExitCode;
 
@@ -25,14 +25,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let [database, output] = args.as_slice() else {
         return Err("usage: async_export DATABASE_ID OUTPUT".into());
     };
-    let account =
-        std::env::var("CLOUDFLARE_ACCOUNT_ID").map_err(|_| "CLOUDFLARE_ACCOUNT_ID is not set")?;
+    let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let account = env("CLOUDFLARE_ACCOUNT_ID")?;
+    // The API base from CLOUDFLARE_API_BASE_URL, else the real API; checked at build().
+    let client = Client::builder()
+        .token(env("CLOUDFLARE_API_TOKEN")?)
+        .build()?;
     let job = Job {
         account: AccountId::new(&account)?,
         database: DatabaseId::new(database)?,
         options: DumpOptions::default(),
     };
-    let client = Client::new(ClientConfig::from_env()?)?;
     // This export's own token: cancelling it ends this export only.
     let cancel = CancelToken::new();
     let on_ctrl_c = cancel.clone();
@@ -42,16 +45,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     // The future owns what it needs, so it can be spawned as is.
-    let export =
-        tokio::spawn(
-            client.export_to_path_with_cancel(&job, output.clone(), &cancel, |event| match event {
-                Event::Log(line) => eprintln!("{line}"),
-                Event::RetryScheduled { delay, reason, .. } => {
-                    eprintln!("retrying in {delay:?}: {reason}")
-                }
-                _ => {}
-            }),
-        );
+    let export = tokio::spawn(
+        client.export_to_path_with_cancel(&job, output, &cancel, |event| match event {
+            Event::Log(line) => eprintln!("{line}"),
+            Event::RetryScheduled { delay, reason, .. } => {
+                eprintln!("retrying in {delay:?}: {reason}")
+            }
+            _ => {}
+        }),
+    );
     let outcome = match export.await? {
         Ok(outcome) => outcome,
         Err(e) if e.kind() == ErrorKind::Cancelled => return Err("cancelled".into()),

@@ -48,10 +48,13 @@ async fn main() -> Result<(), BoxError> {
         return Err("usage: hyper_export DATABASE_ID OUTPUT".into());
     };
     let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-    let config = Config::new(
+    let mut config = Config::new(
         ApiBase::new(&env("CLOUDFLARE_API_BASE_URL")?)?,
         ApiToken::new(&env("CLOUDFLARE_API_TOKEN")?)?,
     );
+    // Randomness is an input, like time: the default seed is a constant (for tests), so a
+    // driver draws one per machine from the OS, or every run retries after the same delays.
+    config.retry.jitter_seed = getrandom::u64()?;
     let job = Job {
         account: AccountId::new(&env("CLOUDFLARE_ACCOUNT_ID")?)?,
         database: DatabaseId::new(database)?,

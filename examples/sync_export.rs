@@ -3,7 +3,7 @@
 //! Usage: `sync_export DATABASE_ID OUTPUT`, with `CLOUDFLARE_API_TOKEN`,
 //! `CLOUDFLARE_ACCOUNT_ID` and optionally `CLOUDFLARE_API_BASE_URL` in the environment.
 
-use d1_export_ureq::{AccountId, Client, ClientConfig, DatabaseId, DumpOptions, Event, Job};
+use d1_export_ureq::{AccountId, Client, DatabaseId, DumpOptions, Event, Job};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,14 +21,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let [database, output] = args.as_slice() else {
         return Err("usage: sync_export DATABASE_ID OUTPUT".into());
     };
-    let account =
-        std::env::var("CLOUDFLARE_ACCOUNT_ID").map_err(|_| "CLOUDFLARE_ACCOUNT_ID is not set")?;
+    let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let account = env("CLOUDFLARE_ACCOUNT_ID")?;
+    // Checked at build(): the token, the API base (here from CLOUDFLARE_API_BASE_URL, else
+    // the real API; `.api_base(url)` sets it), the policies.
+    let client = Client::builder()
+        .token(env("CLOUDFLARE_API_TOKEN")?)
+        .build()?;
     let job = Job {
-        account: AccountId::new(&account)?,
+        account: AccountId::new(&account)?, // `?` works: invalid ids are Config errors
         database: DatabaseId::new(database)?,
         options: DumpOptions::default(),
     };
-    let client = Client::new(ClientConfig::from_env()?)?;
     let outcome = client.export_to_path(&job, output, |event| match event {
         Event::Log(line) => eprintln!("{line}"),
         Event::RetryScheduled { delay, reason, .. } => eprintln!("retrying in {delay:?}: {reason}"),

@@ -2,10 +2,15 @@
 //! one call within a second in every state (and only that call), futures spawn, errors carry
 //! a kind, jitter is random per machine, files are private, the builder takes our own HTTP
 //! client. Cancel latencies are printed (`--nocapture`) as figures.
+//!
+//! Everything here is named through the driver crates alone (`d1_export_ureq::…`,
+//! `d1_export_reqwest::…`, the HTTP crates as they re-export them): one dependency is enough.
 
 use d1_emulator::{Emulator, EmulatorConfig, Faults, Stall};
-use d1_export_transport::{CancelToken, ClientConfig, Error, ErrorKind, ExportOutcome, JitterSeed};
-use d1_export_ureq::{AccountId, DatabaseId, DumpOptions, Event, Job, Pacing, RetryPolicy};
+use d1_export_ureq::{
+    AccountId, CancelToken, ClientConfig, DatabaseId, DatabaseStatus, DumpOptions, Error,
+    ErrorKind, Event, ExportOutcome, FleetOptions, JitterSeed, Job, Pacing, RetryPolicy,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -188,37 +193,271 @@ fn a_cancel_ends_a_held_long_poll_within_a_second() {
     );
 }
 
+/// An API base whose connects hang (until their 30 s timeout): a listener whose accept queue
+/// is full, so the kernel drops further SYNs.
+fn stalled_base() -> String {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .expect("addr")
+                .into(),
+        )
+        .expect("bind");
+    socket.listen(0).expect("listen");
+    let addr = socket
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet");
+    let filler = std::net::TcpStream::connect(addr).expect("fill the queue");
+    // Both live as long as the test process: leaked on purpose.
+    std::mem::forget((socket, filler));
+    format!("http://{addr}/client/v4")
+}
+
 #[test]
 fn a_cancel_ends_a_connect_in_progress_within_a_second() {
-    // A listener whose accept queue is full: the kernel drops further SYNs, so a connect
-    // hangs until its timeout (30 s here).
     cancel_in_state(
         "connect in progress",
-        || {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-                .expect("socket");
-            socket
-                .bind(
-                    &"127.0.0.1:0"
-                        .parse::<std::net::SocketAddr>()
-                        .expect("addr")
-                        .into(),
-                )
-                .expect("bind");
-            socket.listen(0).expect("listen");
-            let addr = socket
-                .local_addr()
-                .expect("addr")
-                .as_socket()
-                .expect("inet");
-            let filler = std::net::TcpStream::connect(addr).expect("fill the queue");
-            // Both live as long as the test process: leaked on purpose.
-            std::mem::forget((socket, filler));
-            (format!("http://{addr}/client/v4"), None)
-        },
+        || (stalled_base(), None),
         None,
         Duration::from_millis(500),
     );
+}
+
+/// A call other than an export, as both drivers run it, cancellable through `cancel`.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Find,
+    ListPage,
+    Bookmark,
+    ListAll,
+    Fleet,
+}
+
+/// Runs `call` on `driver` with its own cancel token; `Ok(n)`: what it found, counted.
+fn run_call(
+    driver: Driver,
+    config: ClientConfig,
+    call: Call,
+    account: &AccountId,
+    dir: &Path,
+    cancel: &CancelToken,
+) -> Result<usize, Error> {
+    let database = DatabaseId::new(DB).expect("db");
+    let options = FleetOptions::default();
+    match driver {
+        Driver::Ureq => {
+            let c = d1_export_ureq::Client::new(config)?;
+            let shutdown = c.shutdown_token();
+            let out = match call {
+                Call::Find => c.find_database_with_cancel(account, DB, cancel).map(|_| 1),
+                Call::ListPage => c
+                    .list_databases_with_cancel(account, 1, 10, cancel)
+                    .map(|p| p.databases.len()),
+                Call::Bookmark => c
+                    .current_bookmark_with_cancel(account, &database, cancel)
+                    .map(|_| 1),
+                Call::ListAll => c
+                    .list_all_databases_with_cancel(account, 10, cancel)
+                    .map(|l| l.len()),
+                Call::Fleet => c
+                    .export_all_with_cancel(
+                        account,
+                        dir,
+                        &options,
+                        cancel,
+                        &d1_export_ureq::NoHooks,
+                    )
+                    .map(|r| r.len()),
+            };
+            assert!(
+                !shutdown.is_cancelled(),
+                "a call's cancel reached the client"
+            );
+            out
+        }
+        Driver::Reqwest => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let c = d1_export_reqwest::Client::new(config)?;
+            let shutdown = c.shutdown_token();
+            let out = runtime.block_on(async {
+                match call {
+                    Call::Find => c
+                        .find_database_with_cancel(account, DB, cancel)
+                        .await
+                        .map(|_| 1),
+                    Call::ListPage => c
+                        .list_databases_with_cancel(account, 1, 10, cancel)
+                        .await
+                        .map(|p| p.databases.len()),
+                    Call::Bookmark => c
+                        .current_bookmark_with_cancel(account, &database, cancel)
+                        .await
+                        .map(|_| 1),
+                    Call::ListAll => c
+                        .list_all_databases_with_cancel(account, 10, cancel)
+                        .await
+                        .map(|l| l.len()),
+                    Call::Fleet => c
+                        .export_all_with_cancel(
+                            account,
+                            dir,
+                            &options,
+                            cancel,
+                            d1_export_reqwest::NoHooks,
+                        )
+                        .await
+                        .map(|r| r.len()),
+                }
+            });
+            assert!(
+                !shutdown.is_cancelled(),
+                "a call's cancel reached the client"
+            );
+            out
+        }
+    }
+}
+
+/// Lookups, listings and fleet runs take a per-call cancel too: against a host whose
+/// connects hang, each ends within a second of its cancel, cancelled; the same calls work
+/// against the emulator with an uncancelled token.
+#[test]
+fn a_cancel_ends_a_lookup_a_listing_and_a_fleet_run_within_a_second() {
+    let calls = [
+        Call::Find,
+        Call::ListPage,
+        Call::Bookmark,
+        Call::ListAll,
+        Call::Fleet,
+    ];
+    let stalled = stalled_base();
+    let e = emulator(EmulatorConfig::new());
+    let account = AccountId::new(e.account_id()).expect("account");
+    for driver in DRIVERS {
+        for call in calls {
+            let dir = tempfile::tempdir().expect("dir");
+            let cancel = CancelToken::new();
+            let canceller = {
+                let cancel = cancel.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    cancel.cancel();
+                    Instant::now()
+                })
+            };
+            let result = run_call(
+                driver,
+                config_for(&stalled, "t"),
+                call,
+                &account,
+                dir.path(),
+                &cancel,
+            );
+            let ended = Instant::now();
+            let latency = ended.saturating_duration_since(canceller.join().expect("canceller"));
+            println!("cancel latency, {call:?} on a stalled host, {driver:?}: {latency:?}");
+            let err = result.expect_err("the call must be cancelled");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Cancelled,
+                "{call:?} {driver:?}: {err}"
+            );
+            assert!(
+                latency < Duration::from_secs(1),
+                "{call:?} {driver:?}: the cancel took {latency:?}"
+            );
+            assert!(listing(dir.path()).is_empty(), "{call:?} {driver:?}");
+
+            let found = run_call(
+                driver,
+                config_for(&e.base_url(), e.token()),
+                call,
+                &account,
+                dir.path(),
+                &CancelToken::new(),
+            )
+            .unwrap_or_else(|err| panic!("{call:?} {driver:?} on the emulator: {err}"));
+            assert_eq!(found, 1, "{call:?} {driver:?}");
+        }
+    }
+}
+
+/// A fleet run cancelled while its exports run: each running export ends cancelled, its
+/// temporary file removed, and the run reports them.
+#[test]
+fn cancelling_a_fleet_run_mid_export_reports_every_export_cancelled() {
+    let options = FleetOptions::default();
+    for driver in DRIVERS {
+        // A fresh service each: the cancelled exports still run on the last one.
+        let e = emulator(
+            EmulatorConfig::new()
+                .database(DB2, sample_db())
+                .min_export_time(Duration::from_secs(60)),
+        );
+        let account = AccountId::new(e.account_id()).expect("account");
+        let dir = tempfile::tempdir().expect("dir");
+        let config = config_for(&e.base_url(), e.token());
+        let cancel = CancelToken::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(700));
+                cancel.cancel();
+                Instant::now()
+            })
+        };
+        let reports = match driver {
+            Driver::Ureq => d1_export_ureq::Client::new(config)
+                .expect("client")
+                .export_all_with_cancel(
+                    &account,
+                    dir.path(),
+                    &options,
+                    &cancel,
+                    &d1_export_ureq::NoHooks,
+                ),
+            Driver::Reqwest => tokio::runtime::Runtime::new().expect("runtime").block_on(
+                d1_export_reqwest::Client::new(config)
+                    .expect("client")
+                    .export_all_with_cancel(
+                        &account,
+                        dir.path(),
+                        &options,
+                        &cancel,
+                        d1_export_reqwest::NoHooks,
+                    ),
+            ),
+        }
+        .expect("the listing was done before the cancel");
+        let latency = Instant::now().saturating_duration_since(canceller.join().expect("join"));
+        println!("cancel latency, fleet mid-export, {driver:?}: {latency:?}");
+        assert!(
+            latency < Duration::from_secs(1),
+            "{driver:?}: took {latency:?}"
+        );
+        assert_eq!(reports.len(), 2, "{driver:?}");
+        for report in &reports {
+            match &report.status {
+                DatabaseStatus::Failed(err) => {
+                    assert_eq!(err.kind(), ErrorKind::Cancelled, "{driver:?}: {err}");
+                }
+                other => panic!("{driver:?}: {other:?}"),
+            }
+        }
+        assert!(
+            listing(dir.path()).is_empty(),
+            "{driver:?}: {:?}",
+            listing(dir.path())
+        );
+    }
 }
 
 #[test]
@@ -533,7 +772,8 @@ fn the_builder_takes_our_own_http_client() {
         .dump_bytes(DB, &d1_emulator::DumpOptions::default())
         .expect("dump");
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    // The HTTP crates as the drivers re-export them: always the versions they are built on.
+    let agent: d1_export_ureq::ureq::Agent = d1_export_ureq::ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_per_read(Some(Duration::from_secs(60)))
         .build()
@@ -550,8 +790,8 @@ fn the_builder_takes_our_own_http_client() {
         .expect("ureq export");
     assert_eq!(std::fs::read(&out).expect("read"), expected);
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    let http = d1_export_reqwest::reqwest::Client::builder()
+        .redirect(d1_export_reqwest::reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(60))
         .build()
@@ -569,4 +809,98 @@ fn the_builder_takes_our_own_http_client() {
         .expect("reqwest export");
     assert_eq!(std::fs::read(&out).expect("read"), expected);
     assert_eq!(e.stats().downloads_with_authorization, 0);
+}
+
+/// Every type the drivers' API takes or returns is named through the driver crate alone
+/// (this fails by not compiling), and both drivers re-export the same types.
+#[test]
+fn each_driver_reexports_every_type_of_its_api() {
+    /// Never called: the calls' types, spelled through `d1_export_ureq` only.
+    #[allow(dead_code)]
+    fn ureq_types(
+        c: &d1_export_ureq::Client,
+        a: &AccountId,
+        d: &DatabaseId,
+        feed: d1_export_ureq::Feed,
+    ) {
+        let _: Result<d1_export_ureq::DatabaseInfo, Error> = c.find_database(a, "app");
+        let _: Result<d1_export_ureq::Page, Error> = c.list_databases(a, 1, 10);
+        let _: Result<d1_export_ureq::ImportOutcome, Error> =
+            c.import_from_path(a, d, "in.sql", |_| {});
+        let reports: Result<Vec<d1_export_ureq::DatabaseReport>, Error> = c.export_all(
+            a,
+            Path::new("."),
+            &FleetOptions::default(),
+            &d1_export_ureq::NoHooks,
+        );
+        if let Ok(r) = reports {
+            let _: &DatabaseStatus = &r[0].status;
+        }
+        let _ = c.export_to_feed(&job_for(a, d), feed, &CancelToken::new(), |_| {});
+    }
+    /// Never called: the same through `d1_export_reqwest` only.
+    #[allow(dead_code)]
+    async fn reqwest_types(
+        c: &d1_export_reqwest::Client,
+        a: &d1_export_reqwest::AccountId,
+        d: &d1_export_reqwest::DatabaseId,
+        feed: d1_export_reqwest::Feed,
+    ) {
+        let _: Result<d1_export_reqwest::DatabaseInfo, d1_export_reqwest::Error> =
+            c.find_database(a, "app").await;
+        let _: Result<d1_export_reqwest::Page, _> = c.list_databases(a, 1, 10).await;
+        let _: Result<d1_export_reqwest::ImportOutcome, _> =
+            c.import_from_path(a, d, "in.sql", |_| {}).await;
+        let options = d1_export_reqwest::FleetOptions::default();
+        let reports: Result<Vec<d1_export_reqwest::DatabaseReport>, _> = c
+            .export_all(a, ".", &options, d1_export_reqwest::NoHooks)
+            .await;
+        if let Ok(r) = reports {
+            let _: &d1_export_reqwest::DatabaseStatus = &r[0].status;
+        }
+        let cancel = d1_export_reqwest::CancelToken::new();
+        let _ = c
+            .export_to_feed(&job_for(a, d), feed, &cancel, |_| {})
+            .await;
+    }
+    fn job_for(a: &AccountId, d: &DatabaseId) -> Job {
+        Job {
+            account: a.clone(),
+            database: d.clone(),
+            options: DumpOptions::default(),
+        }
+    }
+    fn hooks<H: d1_export_ureq::FleetHooks>(_: &H) {}
+
+    let ureq = d1_export_ureq::Client::builder()
+        .api_base("http://127.0.0.1:9/client/v4")
+        .token("t")
+        .download(d1_export_ureq::DownloadPolicy {
+            max_resumes: 1,
+            max_url_refreshes: 1,
+        })
+        .build()
+        .expect("ureq");
+    // The same types in both: a setting of one driver fits the other.
+    let reqwest = d1_export_reqwest::Client::builder()
+        .api_base("http://127.0.0.1:9/client/v4")
+        .token("t")
+        .download(ureq.config().core.download)
+        .build()
+        .expect("reqwest");
+    let download: d1_export_reqwest::DownloadPolicy = reqwest.config().core.download;
+    assert_eq!(download.max_resumes, 1);
+    hooks(&d1_export_reqwest::NoHooks);
+    // A refused token's hint, typed, through the driver crate.
+    let e = emulator(EmulatorConfig::new());
+    let err = ureq_client(&e.base_url(), "wrong-token")
+        .find_database(&AccountId::new(e.account_id()).expect("account"), DB)
+        .expect_err("a wrong token");
+    let hint: Option<d1_export_ureq::Hint> = err.hint();
+    assert!(hint.is_some(), "{err}: no hint");
+    let _: Option<d1_export_reqwest::Hint> = hint;
+}
+
+fn ureq_client(base: &str, token: &str) -> d1_export_ureq::Client {
+    d1_export_ureq::Client::new(config_for(base, token)).expect("client")
 }

@@ -117,6 +117,12 @@ pub struct RetryPolicy {
     /// The most a `Retry-After` is honoured.
     pub max_retry_after: Duration,
     /// Seed of the jitter generator (full jitter: a uniform delay in `[0, ceiling]`).
+    ///
+    /// Randomness is an input of the core, like time: the default is a **constant**, so that
+    /// tests and simulations are reproducible. A driver must draw a fresh seed from the
+    /// operating system for every machine it starts (`getrandom::u64()`, as
+    /// `d1-export-transport`'s `JitterSeed::FromOs` does); otherwise every export in every
+    /// process waits the same "random" delays and concurrent exports retry in lockstep.
     pub jitter_seed: u64,
 }
 
@@ -164,6 +170,10 @@ impl Default for DownloadPolicy {
 }
 
 /// Everything an export needs to know besides the job itself.
+///
+/// A driver sets [`RetryPolicy::jitter_seed`] per machine from the OS (the default is a
+/// constant, for deterministic tests). [`Config::validate`] checks the policies; every
+/// machine's constructor calls it, and a driver may call it early (at `build()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The API base.
@@ -201,6 +211,20 @@ impl Config {
             max_reply_bytes: 1 << 20,
             max_unknown_status: 30,
         }
+    }
+
+    /// Checks that the policies are consistent: `pacing.min_interval` not above
+    /// `pacing.max_gap`, and a non-zero `retry.max_attempts`. Every machine's constructor
+    /// checks this; it is public so a driver can refuse bad settings before any run.
+    pub fn validate(&self) -> Result<(), crate::export::SetupError> {
+        use crate::export::SetupError;
+        if self.pacing.min_interval > self.pacing.max_gap {
+            return Err(SetupError::Policy("min_interval is above max_gap"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(SetupError::Policy("max_attempts is zero"));
+        }
+        Ok(())
     }
 }
 

@@ -16,30 +16,23 @@ pub enum Side {
 }
 
 /// How a transport failed, as a driver reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum TransportFailure {
     /// The connection could not be made (DNS, refused, TLS handshake).
+    #[error("could not connect")]
     Connect,
     /// No progress within the driver's connect or read timeout.
+    #[error("timed out")]
     Timeout,
     /// The connection was reset or closed before the message completed.
+    #[error("connection reset or closed early")]
     Reset,
     /// A reply body exceeded the size cap; the driver stopped reading.
+    #[error("reply body over the size cap")]
     BodyTooLarge,
     /// Anything else (an I/O error the driver could not classify).
+    #[error("transport error")]
     Other,
-}
-
-impl fmt::Display for TransportFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Connect => "could not connect",
-            Self::Timeout => "timed out",
-            Self::Reset => "connection reset or closed early",
-            Self::BodyTooLarge => "reply body over the size cap",
-            Self::Other => "transport error",
-        })
-    }
 }
 
 /// A hint for the known failure cases, shown after the service's own message.
@@ -114,7 +107,8 @@ impl Hint {
 }
 
 /// The service refused a request: the envelope's `success: false` with its `errors`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the API answered HTTP {status}{}{}", ErrorList(errors), HintText(*hint))]
 pub struct ApiError {
     /// The HTTP status.
     pub status: u16,
@@ -144,39 +138,55 @@ impl ApiError {
     }
 }
 
-impl fmt::Display for ApiError {
+/// `: [code] message; [code] message` (nothing when empty).
+struct ErrorList<'a>(&'a [ResponseInfo]);
+
+impl fmt::Display for ErrorList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the API answered HTTP {}", self.status)?;
-        for (i, e) in self.errors.iter().enumerate() {
+        for (i, e) in self.0.iter().enumerate() {
             let sep = if i == 0 { ": " } else { "; " };
             write!(f, "{sep}[{}] {}", e.code, e.message)?;
-        }
-        if let Some(h) = self.hint {
-            write!(f, " (hint: {})", h.advice())?;
         }
         Ok(())
     }
 }
 
+/// ` (hint: …)` for a known case, nothing otherwise.
+struct HintText(Option<Hint>);
+
+impl fmt::Display for HintText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(h) => write!(f, " (hint: {})", h.advice()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What went wrong on an attempt that may succeed if tried again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Transient {
     /// HTTP 429, with the delay the service asked for.
+    #[error("rate limited (HTTP 429){}", RetryAfterText(*retry_after))]
     Throttled {
         /// `Retry-After`, when given and understood.
         retry_after: Option<Duration>,
     },
     /// An HTTP 5xx (or 408) envelope from the API.
+    #[error("{0}")]
     ServerError(ApiError),
     /// An HTTP 5xx (or 408) whose body was over the cap or not read: the status alone says
     /// "try again".
+    #[error("HTTP {status} (body not read)")]
     ServerStatus {
         /// The HTTP status.
         status: u16,
     },
     /// A "running" reply to a start that gave no bookmark: nothing could be polled.
+    #[error("the service said the export runs but gave no bookmark")]
     MissingBookmark,
     /// A reply that is not JSON: a proxy's HTML error page, for example.
+    #[error("HTTP {status} with a non-JSON body ({})", content_type.as_deref().unwrap_or("no content type"))]
     NotJson {
         /// The HTTP status.
         status: u16,
@@ -184,6 +194,7 @@ pub enum Transient {
         content_type: Option<String>,
     },
     /// A reply that is JSON but not a valid envelope (cut short, for example).
+    #[error("HTTP {status} with invalid JSON: {detail}")]
     InvalidJson {
         /// The HTTP status.
         status: u16,
@@ -191,74 +202,66 @@ pub enum Transient {
         detail: String,
     },
     /// A complete reply without a usable download URL.
+    #[error("complete, but {0}")]
     MissingDownload(String),
     /// The transport failed.
+    #[error("{0}")]
     Transport(TransportFailure),
     /// "An export is already running" just after one of our own first requests may have
     /// started it: that orphan is cancelled by the service once nobody polls it.
+    #[error("{0}")]
     OrphanedExport(ApiError),
     /// The download URL expired or was denied (403).
+    #[error("the signed URL expired or was denied (HTTP 403)")]
     UrlExpired,
     /// The download was cut short after some bytes.
+    #[error("the download broke after {received} bytes")]
     DownloadInterrupted {
         /// Bytes in the sink when it broke.
         received: u64,
     },
     /// The download server answered a status that may pass (5xx).
+    #[error("the download answered HTTP {0}")]
     DownloadStatus(u16),
     /// The upload URL answered a status that may pass (5xx, 408, 429).
+    #[error("the upload answered HTTP {0}")]
     UploadStatus(u16),
     /// The upload's reply did not prove the file arrived intact: no `ETag`, or not the md5.
+    #[error("{}", UnverifiedText(etag.as_deref()))]
     UploadUnverified {
         /// The `ETag` given (quotes stripped, shortened), if any.
         etag: Option<String>,
     },
     /// The upload broke off (no reply).
+    #[error("the upload broke off: {0}")]
     UploadInterrupted(TransportFailure),
 }
 
-impl fmt::Display for Transient {
+/// `, retry after Ns` when the service said.
+struct RetryAfterText(Option<Duration>);
+
+impl fmt::Display for RetryAfterText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Throttled {
-                retry_after: Some(d),
-            } => {
-                write!(f, "rate limited (HTTP 429), retry after {}s", d.as_secs())
-            }
-            Self::Throttled { retry_after: None } => f.write_str("rate limited (HTTP 429)"),
-            Self::ServerError(e) => write!(f, "{e}"),
-            Self::ServerStatus { status } => write!(f, "HTTP {status} (body not read)"),
-            Self::MissingBookmark => {
-                f.write_str("the service said the export runs but gave no bookmark")
-            }
-            Self::NotJson {
-                status,
-                content_type,
-            } => write!(
-                f,
-                "HTTP {status} with a non-JSON body ({})",
-                content_type.as_deref().unwrap_or("no content type")
-            ),
-            Self::InvalidJson { status, detail } => {
-                write!(f, "HTTP {status} with invalid JSON: {detail}")
-            }
-            Self::MissingDownload(what) => write!(f, "complete, but {what}"),
-            Self::Transport(t) => write!(f, "{t}"),
-            Self::OrphanedExport(e) => write!(f, "{e}"),
-            Self::UrlExpired => f.write_str("the signed URL expired or was denied (HTTP 403)"),
-            Self::DownloadInterrupted { received } => {
-                write!(f, "the download broke after {received} bytes")
-            }
-            Self::DownloadStatus(s) => write!(f, "the download answered HTTP {s}"),
-            Self::UploadStatus(s) => write!(f, "the upload answered HTTP {s}"),
-            Self::UploadUnverified { etag: None } => f.write_str(
+        match self.0 {
+            Some(d) => write!(f, ", retry after {}s", d.as_secs()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why an upload's reply does not prove the file arrived.
+struct UnverifiedText<'a>(Option<&'a str>);
+
+impl fmt::Display for UnverifiedText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str(
                 "the upload's reply has no ETag, so the file may not have arrived intact",
             ),
-            Self::UploadUnverified { etag: Some(e) } => write!(
+            Some(e) => write!(
                 f,
                 "the upload's ETag {e:?} is not the file's md5: the file did not arrive intact"
             ),
-            Self::UploadInterrupted(t) => write!(f, "the upload broke off: {t}"),
         }
     }
 }
@@ -276,68 +279,53 @@ impl Transient {
 }
 
 /// A reply the service should never send; not retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// A reply body over [`crate::Config::max_reply_bytes`].
+    #[error("a reply body was over the {limit}-byte cap")]
     ReplyTooLarge {
         /// The cap.
         limit: usize,
     },
     /// An unexpected HTTP status with a JSON body that claims success.
+    #[error("unexpected HTTP status {0}")]
     UnexpectedStatus(u16),
     /// A status string this crate does not know, seen too many times in a row.
+    #[error("the export reported an unknown status {0:?}")]
     UnknownStatus(String),
     /// The bookmark changed during one export (the spec says it never does).
+    #[error("the export's bookmark changed while polling")]
     BookmarkChanged,
     /// The download server sent more bytes than it announced, or an inconsistent range.
+    #[error("inconsistent download: {0}")]
     InconsistentDownload(String),
     /// "Running" replies kept coming without a bookmark to poll.
+    #[error("the service kept saying the export runs without giving its bookmark")]
     MissingBookmark,
     /// A successful API reply in a content coding other than `identity` (not asked for).
+    #[error("a reply came {0}-encoded; identity was asked for")]
     EncodedReply(String),
     /// The download came in a content or transfer coding other than `identity` (not asked
     /// for): those bytes are not the SQL dump, and they are not saved as if they were.
+    #[error("the download came {0}-encoded (identity was asked for); encoded bytes are not saved as SQL")]
     EncodedDownload(String),
     /// A download body without `Content-Length` or chunked framing ended when its connection
     /// closed, and the server would not confirm the length (a range request at the end).
+    #[error("the download ended after {received} bytes when its connection closed, with no length to check it against, and the server would not confirm the length")]
     UnconfirmedLength {
         /// Bytes that arrived.
         received: u64,
     },
 }
 
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ReplyTooLarge { limit } => {
-                write!(f, "a reply body was over the {limit}-byte cap")
-            }
-            Self::UnexpectedStatus(s) => write!(f, "unexpected HTTP status {s}"),
-            Self::UnknownStatus(s) => write!(f, "the export reported an unknown status {s:?}"),
-            Self::BookmarkChanged => f.write_str("the export's bookmark changed while polling"),
-            Self::InconsistentDownload(d) => write!(f, "inconsistent download: {d}"),
-            Self::MissingBookmark => f.write_str(
-                "the service kept saying the export runs without giving its bookmark",
-            ),
-            Self::EncodedReply(c) => write!(f, "a reply came {c}-encoded; identity was asked for"),
-            Self::EncodedDownload(c) => write!(
-                f,
-                "the download came {c}-encoded (identity was asked for); encoded bytes are not saved as SQL"
-            ),
-            Self::UnconfirmedLength { received } => write!(
-                f,
-                "the download ended after {received} bytes when its connection closed, with no length to check it against, and the server would not confirm the length"
-            ),
-        }
-    }
-}
-
 /// Why an export ended without a complete file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The API refused the request (not retried): bad token, account, database, body.
+    #[error("{0}")]
     Api(ApiError),
     /// The export task failed on the service (`status: "error"` or `success: false`).
+    #[error("the export failed: {message}{}", HintText(*hint))]
     ExportFailed {
         /// The service's error message.
         message: String,
@@ -345,11 +333,13 @@ pub enum Error {
         hint: Option<Hint>,
     },
     /// The service no longer knows the export (cancelled, or the bookmark is unknown).
+    #[error("the service no longer knows this export: {message}")]
     JobGone {
         /// The service's message.
         message: String,
     },
     /// Something that may pass kept failing until the attempts ran out.
+    #[error("gave up after {attempts} attempts: {last}")]
     GaveUp {
         /// Attempts made.
         attempts: u32,
@@ -357,14 +347,17 @@ pub enum Error {
         last: Transient,
     },
     /// The service said something it should never say.
+    #[error("protocol error: {0}")]
     Protocol(ProtocolError),
     /// The download server refused the download for good (a 4xx other than 403).
+    #[error("the download was refused with HTTP {status}")]
     DownloadRefused {
         /// The HTTP status.
         status: u16,
     },
     /// The import failed on the service (`status: "error"` or `success: false`); the database
     /// is back at its state before the import.
+    #[error("the import failed (the database is as it was before): {message}")]
     ImportFailed {
         /// The service's error message.
         message: String,
@@ -372,13 +365,16 @@ pub enum Error {
         statement: Option<u64>,
     },
     /// The upload URL refused the upload for good (a 4xx other than 403, 408 and 429).
+    #[error("the upload was refused with HTTP {status}")]
     UploadRefused {
         /// The HTTP status.
         status: u16,
     },
     /// The run did not end within [`crate::Config::deadline`].
+    #[error("the export did not finish before its deadline")]
     DeadlineExceeded,
     /// The caller cancelled the export.
+    #[error("the export was cancelled")]
     Cancelled,
 }
 
@@ -449,39 +445,3 @@ impl Error {
         )
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Api(e) => write!(f, "{e}"),
-            Self::ExportFailed { message, hint } => {
-                write!(f, "the export failed: {message}")?;
-                if let Some(h) = hint {
-                    write!(f, " (hint: {})", h.advice())?;
-                }
-                Ok(())
-            }
-            Self::JobGone { message } => {
-                write!(f, "the service no longer knows this export: {message}")
-            }
-            Self::GaveUp { attempts, last } => {
-                write!(f, "gave up after {attempts} attempts: {last}")
-            }
-            Self::Protocol(p) => write!(f, "protocol error: {p}"),
-            Self::DownloadRefused { status } => {
-                write!(f, "the download was refused with HTTP {status}")
-            }
-            Self::ImportFailed { message, .. } => write!(
-                f,
-                "the import failed (the database is as it was before): {message}"
-            ),
-            Self::UploadRefused { status } => {
-                write!(f, "the upload was refused with HTTP {status}")
-            }
-            Self::DeadlineExceeded => f.write_str("the export did not finish before its deadline"),
-            Self::Cancelled => f.write_str("the export was cancelled"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

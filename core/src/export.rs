@@ -200,12 +200,7 @@ impl Export {
     /// Sets up an export starting at `now`. Checks the options and policies; sends nothing.
     pub fn new(config: Config, job: Job, now: Instant) -> Result<Self, SetupError> {
         job.options.validate().map_err(SetupError::Options)?;
-        if config.pacing.min_interval > config.pacing.max_gap {
-            return Err(SetupError::Policy("min_interval is above max_gap"));
-        }
-        if config.retry.max_attempts == 0 {
-            return Err(SetupError::Policy("max_attempts is zero"));
-        }
+        config.validate()?;
         let uri = export_uri(&config.api_base, &job).map_err(|e| SetupError::Uri(e.to_string()))?;
         let clock = Clock::new(now, config.deadline, config.retry);
         let authorization = config.token.header_value();

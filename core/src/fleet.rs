@@ -134,11 +134,13 @@ pub enum FleetInput {
 }
 
 /// An input the fleet cannot take: a bug in the caller, never a state change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FleetInputError {
     /// No running task has this key (never pushed, not admitted yet, or already done).
+    #[error("input for {0}, which is not running")]
     UnknownTask(TaskKey),
     /// The task refused the input.
+    #[error("{key}: {error}")]
     Task {
         /// Whose input.
         key: TaskKey,
@@ -146,17 +148,6 @@ pub enum FleetInputError {
         error: InputError,
     },
 }
-
-impl fmt::Display for FleetInputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownTask(key) => write!(f, "input for {key}, which is not running"),
-            Self::Task { key, error } => write!(f, "{key}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for FleetInputError {}
 
 /// A task's machine.
 #[derive(Debug)]

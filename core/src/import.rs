@@ -172,12 +172,7 @@ pub struct Import {
 impl Import {
     /// Sets up an import starting at `now`. Checks the policies; sends nothing.
     pub fn new(config: Config, job: ImportJob, now: Instant) -> Result<Self, SetupError> {
-        if config.pacing.min_interval > config.pacing.max_gap {
-            return Err(SetupError::Policy("min_interval is above max_gap"));
-        }
-        if config.retry.max_attempts == 0 {
-            return Err(SetupError::Policy("max_attempts is zero"));
-        }
+        config.validate()?;
         let uri = format!(
             "{}/accounts/{}/d1/database/{}/import",
             config.api_base.as_str(),

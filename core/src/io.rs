@@ -197,9 +197,10 @@ impl Input {
 }
 
 /// An input the machine cannot take: a bug in the caller, never a state change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     /// The input answers a request that is not the one outstanding (stale or unknown id).
+    #[error("input for request {got}, but {}", Outstanding(*outstanding))]
     UnexpectedId {
         /// The id the input carried.
         got: RequestId,
@@ -207,6 +208,7 @@ pub enum InputError {
         outstanding: Option<RequestId>,
     },
     /// The input does not fit the machine's state (a download input to a poll, say).
+    #[error("input {input} does not fit state {state}")]
     WrongInput {
         /// What was fed.
         input: &'static str,
@@ -215,21 +217,17 @@ pub enum InputError {
     },
 }
 
-impl fmt::Display for InputError {
+/// `{id} is outstanding`, or that none is.
+struct Outstanding(Option<RequestId>);
+
+impl fmt::Display for Outstanding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnexpectedId { got, outstanding } => match outstanding {
-                Some(o) => write!(f, "input for request {got}, but {o} is outstanding"),
-                None => write!(f, "input for request {got}, but no request is outstanding"),
-            },
-            Self::WrongInput { input, state } => {
-                write!(f, "input {input} does not fit state {state}")
-            }
+        match self.0 {
+            Some(o) => write!(f, "{o} is outstanding"),
+            None => f.write_str("no request is outstanding"),
         }
     }
 }
-
-impl std::error::Error for InputError {}
 
 /// A sans-IO machine: a driver loops `poll_output` → do it → `handle_input`.
 pub trait Machine {

@@ -2,12 +2,12 @@
 //! `Fleet` inside it), with every request, download and body chunk in flight at once as a
 //! future; each answer is fed back tagged with its task.
 
-use crate::{classify, head_of, AsyncSink, Client};
+use crate::{classify, head_of, AsyncSink, CallFuture, Client};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
-    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
-    FleetStep, Sink,
+    strip_authorization, AllDatabases, CancelToken, DatabaseReport, Error, ExportOutcome,
+    FleetHooks, FleetOptions, FleetRun, FleetStep, Sink,
 };
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -86,22 +86,31 @@ async fn persist(
 }
 
 impl Client {
-    /// Every database of the account, page after page.
-    pub async fn list_all_databases(
+    /// Every database of the account, page after page. The future is `Send + 'static`.
+    pub fn list_all_databases(
         &self,
         account: &AccountId,
         per_page: u32,
-    ) -> Result<Vec<DatabaseInfo>, Error> {
-        let mut all = Vec::new();
-        let mut page = 1;
-        loop {
-            let listing = self.list_databases(account, page, per_page).await?;
-            let next = listing.next_page(page, per_page);
-            all.extend(listing.databases);
-            match next {
-                Some(n) => page = n,
-                None => return Ok(all),
+    ) -> impl Future<Output = Result<Vec<DatabaseInfo>, Error>> + Send + 'static {
+        self.list_all_databases_with_cancel(account, per_page, &CancelToken::new())
+    }
+
+    /// [`list_all_databases`](Self::list_all_databases), ended early (with
+    /// [`Error::Cancelled`]) by cancelling `cancel`, whichever page it is on.
+    pub fn list_all_databases_with_cancel(
+        &self,
+        account: &AccountId,
+        per_page: u32,
+        cancel: &CancelToken,
+    ) -> impl Future<Output = Result<Vec<DatabaseInfo>, Error>> + Send + 'static {
+        let (this, account, cancel) = (self.clone(), account.clone(), cancel.clone());
+        async move {
+            let mut all = AllDatabases::new(per_page);
+            while let Some(page) = all.next_page() {
+                let call = this.config.list_databases(&account, page, per_page);
+                all.add(this.lookup(call, &cancel).await?);
             }
+            Ok(all.into_databases())
         }
     }
 
@@ -110,28 +119,63 @@ impl Client {
     /// At most `options.concurrency` exports run at once, fewer when the budget cannot keep
     /// more polled in time. One database failing never stops the others; the reports come
     /// back in listing order. Only a failed listing fails the whole call.
-    pub async fn export_all(
+    ///
+    /// The future owns clones of the client, `account`, `dir` and `options`, and `hooks`
+    /// itself: pass hooks by value (or in an `Arc`, to read what they gathered) and it is
+    /// `'static`, ready for `tokio::spawn`; `&hooks` works too, without spawning.
+    pub fn export_all<'a, H>(
         &self,
         account: &AccountId,
-        dir: &Path,
+        dir: impl AsRef<Path>,
         options: &FleetOptions,
+        hooks: H,
+    ) -> CallFuture<'a, Vec<DatabaseReport>>
+    where
+        H: FleetHooks + Send + Sync + 'a,
+    {
+        self.export_all_with_cancel(account, dir, options, &CancelToken::new(), hooks)
+    }
+
+    /// [`export_all`](Self::export_all), ended early by cancelling `cancel`: every running
+    /// export ends (its temporary file removed), and the reports of what finished come back
+    /// (the others failed with [`Error::Cancelled`]); a cancel during the listing fails the
+    /// call with [`Error::Cancelled`].
+    pub fn export_all_with_cancel<'a, H>(
+        &self,
+        account: &AccountId,
+        dir: impl AsRef<Path>,
+        options: &FleetOptions,
+        cancel: &CancelToken,
+        hooks: H,
+    ) -> CallFuture<'a, Vec<DatabaseReport>>
+    where
+        H: FleetHooks + Send + Sync + 'a,
+    {
+        let (this, account, options) = (self.clone(), account.clone(), options.clone());
+        let (dir, cancel): (PathBuf, _) = (dir.as_ref().to_owned(), self.shutdown.joined(cancel));
+        Box::pin(async move {
+            let run = FleetRun::new(
+                this.config.machine_config(),
+                account,
+                &dir,
+                options,
+                Instant::now(),
+            )?
+            .cancelled_by(cancel.clone());
+            this.fleet(run, &cancel, &hooks).await
+        })
+    }
+
+    /// The fleet loop: executes the run's steps until it is done.
+    async fn fleet(
+        &self,
+        mut run: FleetRun,
+        cancel: &CancelToken,
         hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
-        let mut run = FleetRun::new(
-            self.config.machine_config(),
-            account.clone(),
-            dir,
-            options.clone(),
-            Instant::now(),
-        )?;
         let mut flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
         let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
-        let mut cancel_fed = false;
         loop {
-            if !cancel_fed && self.shutdown.is_cancelled() {
-                cancel_fed = true;
-                run.cancel(Instant::now());
-            }
             match run.poll(hooks) {
                 FleetStep::Send {
                     key,
@@ -200,7 +244,7 @@ impl Client {
                     let at = tokio::time::Instant::from_std(at);
                     let answer = tokio::select! {
                         biased;
-                        () = self.shutdown.cancelled(), if !cancel_fed => None,
+                        () = cancel.cancelled(), if run.cancel_token().is_some() => None,
                         Some(answer) = flight.next(), if !flight.is_empty() => Some(answer),
                         () = tokio::time::sleep_until(at) => None,
                     };

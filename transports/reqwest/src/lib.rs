@@ -9,16 +9,22 @@
 //!   blocking the runtime; the file is flushed and `sync_all`ed before the rename.
 //! - Events (log lines, parts, retries, download progress) go to a callback as they happen.
 //! - Spawnable: every method returns a `Send` future that owns what it needs (the client,
-//!   the job and the path are cloned), so `tokio::spawn(client.export_to_path(&job, "x.sql",
-//!   |e| …))` compiles as written; the future is `'static` whenever the callback (and the
-//!   writer) are.
+//!   the job, the ids, the path, the options and the cancel token are cloned before it
+//!   starts), so `tokio::spawn(client.export_to_path(&job, &dest, |e| …))` compiles as
+//!   written, with a `&str`, `&Path` or `&PathBuf` path alike. The lookups' futures are
+//!   always `'static`; the others are `'static` whenever the callback, the writer or the
+//!   fleet hooks they take are (those taking a path are [`CallFuture`]s, boxed so the path's
+//!   type is not part of them) (pass hooks by value or in an `Arc` to spawn a
+//!   fleet run). `tests/spawnable.rs` asserts this for every method at compile time.
 //! - Cancellation, per call: dropping the future is safe (the temporary file is removed), and
-//!   the `*_with_cancel` methods take a [`CancelToken`] that ends that call alone, at once,
-//!   in any state. [`Client::shutdown_token`] ends every call of the client and its clones.
+//!   the `*_with_cancel` methods (exports, imports, lookups, listings, fleet runs) take a
+//!   [`CancelToken`] that ends that call alone, at once, in any state. [`Client::shutdown_token`] ends every call of the client and its clones.
 //! - HTTP/1.1 only over rustls, no redirects, no gzip, no retries of reqwest's own, no proxy
 //!   unless asked, a connect and a per-read timeout and no total timeout. The download never
 //!   carries `Authorization`.
-//! - One dependency is enough: the types a caller needs are re-exported here.
+//! - One dependency is enough: every type the API takes or returns is re-exported here, and
+//!   so is [`reqwest`] itself (`d1_export_reqwest::reqwest::Client::builder()`), so a
+//!   client brought to [`ClientBuilder::http_client`] is always of the matching version.
 //!
 //! ```no_run
 //! use d1_export_reqwest::{AccountId, CancelToken, Client, DatabaseId, DumpOptions, ErrorKind, Job};
@@ -57,25 +63,34 @@
 //! deadline bounds a run). reqwest's own retries should be off (`retry::never()`): the core
 //! retries.
 
-use d1_export_core::lookup::Page;
-use d1_export_core::wire::DatabaseInfo;
+pub use d1_export_core::lookup::Page;
+pub use d1_export_core::wire::DatabaseInfo;
 pub use d1_export_core::{
-    AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
-    RetryPolicy,
+    AccountId, Compatibility, Contents, DatabaseId, DownloadPolicy, DumpOptions, Event, Hint,
+    ImportOutcome, Job, JobGonePolicy, Pacing, RateBudget, RetryPolicy, SetupError,
 };
 use d1_export_core::{Input, Machine, RequestId, TransportFailure};
 use d1_export_transport::{classify_chain, place, BuildClient, Digest, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
-    CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
-    JitterSeed,
+    CancelToken, ClientBuilder, ClientConfig, DatabaseReport, DatabaseStatus, Error, ErrorKind,
+    ExportOutcome, Feed, FleetHooks, FleetOptions, JitterSeed, NoHooks, Written,
 };
+/// The HTTP client crate this driver is built on, for [`ClientBuilder::http_client`].
+pub use reqwest;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod fleet;
 mod upload;
+
+/// The future of a call that takes a path (and a callback or hooks): `Send`, owning
+/// everything else it needs, and `'static` (spawnable) whenever the callback or hooks are.
+/// Boxed so the path argument's type is not part of it: an `impl Future` would capture it,
+/// and `export_to_path(&job, &dest, …)` with a borrowed `dest` would not spawn.
+pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// An async client: HTTP settings, the core's policies, a `reqwest::Client` and a shutdown
 /// token.
@@ -158,34 +173,34 @@ impl Client {
     /// dropped, the temporary file is removed and an existing `path` is left untouched.
     ///
     /// The future is `Send`, owns clones of `self`, `job` and `path`, and is `'static` when
-    /// `on_event` is: `tokio::spawn(client.export_to_path(&job, "x.sql", |e| …))` works.
-    pub fn export_to_path<F>(
+    /// `on_event` is: `tokio::spawn(client.export_to_path(&job, &dest, |e| …))` works.
+    pub fn export_to_path<'a, F>(
         &self,
         job: &Job,
         path: impl AsRef<Path>,
         on_event: F,
-    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    ) -> CallFuture<'a, ExportOutcome>
     where
-        F: FnMut(&Event) + Send,
+        F: FnMut(&Event) + Send + 'a,
     {
         self.export_to_path_with_cancel(job, path, &CancelToken::new(), on_event)
     }
 
     /// [`export_to_path`](Self::export_to_path), ended early (with [`Error::Cancelled`], the
     /// temporary file removed) by cancelling `cancel`.
-    pub fn export_to_path_with_cancel<F>(
+    pub fn export_to_path_with_cancel<'a, F>(
         &self,
         job: &Job,
         path: impl AsRef<Path>,
         cancel: &CancelToken,
         mut on_event: F,
-    ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
+    ) -> CallFuture<'a, ExportOutcome>
     where
-        F: FnMut(&Event) + Send,
+        F: FnMut(&Event) + Send + 'a,
     {
         let (this, job, cancel) = (self.clone(), job.clone(), cancel.clone());
         let dest: PathBuf = path.as_ref().to_owned();
-        async move {
+        Box::pin(async move {
             let export = this.config.export(&job)?;
             let sink = tokio::task::spawn_blocking(move || Sink::file(&dest))
                 .await
@@ -193,7 +208,7 @@ impl Client {
             let mut sink = AsyncSink::<tokio::io::Sink>::file(sink);
             let outcome = this.run(export, &mut sink, &cancel, &mut on_event).await?;
             sink.commit(outcome).await
-        }
+        })
     }
 
     /// Exports `job` into `writer` (stdout, a pipe, a compressor; `&mut w` works too). The
@@ -237,7 +252,7 @@ impl Client {
         }
     }
 
-    /// Exports `job` into a [`Feed`](d1_export_transport::Feed) (a compressing or uploading
+    /// Exports `job` into a [`Feed`] (a compressing or uploading
     /// destination, see the `d1-export-sinks` crate) and commits it once the core verified the
     /// dump whole; a download the core restarts from byte 0 restarts the feed. The feed is fed
     /// from the blocking pool, never the runtime. The outcome's `written` describes the file as
@@ -245,7 +260,7 @@ impl Client {
     pub fn export_to_feed<F>(
         &self,
         job: &Job,
-        feed: d1_export_transport::Feed,
+        feed: Feed,
         cancel: &CancelToken,
         mut on_event: F,
     ) -> impl Future<Output = Result<ExportOutcome, Error>> + Send
@@ -268,8 +283,19 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> impl Future<Output = Result<DatabaseInfo, Error>> + Send + 'static {
+        self.find_database_with_cancel(account, name_or_id, &CancelToken::new())
+    }
+
+    /// [`find_database`](Self::find_database), ended early (with [`Error::Cancelled`]) by
+    /// cancelling `cancel`, mid-request or mid-back-off.
+    pub fn find_database_with_cancel(
+        &self,
+        account: &AccountId,
+        name_or_id: &str,
+        cancel: &CancelToken,
+    ) -> impl Future<Output = Result<DatabaseInfo, Error>> + Send + 'static {
         let call = self.config.find_database(account, name_or_id);
-        self.lookup(call)
+        self.lookup(call, cancel)
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -279,8 +305,19 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> impl Future<Output = Result<Page, Error>> + Send + 'static {
+        self.list_databases_with_cancel(account, page, per_page, &CancelToken::new())
+    }
+
+    /// [`list_databases`](Self::list_databases), ended early by cancelling `cancel`.
+    pub fn list_databases_with_cancel(
+        &self,
+        account: &AccountId,
+        page: u32,
+        per_page: u32,
+        cancel: &CancelToken,
+    ) -> impl Future<Output = Result<Page, Error>> + Send + 'static {
         let call = self.config.list_databases(account, page, per_page);
-        self.lookup(call)
+        self.lookup(call, cancel)
     }
 
     /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
@@ -290,22 +327,33 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
     ) -> impl Future<Output = Result<String, Error>> + Send + 'static {
+        self.current_bookmark_with_cancel(account, database, &CancelToken::new())
+    }
+
+    /// [`current_bookmark`](Self::current_bookmark), ended early by cancelling `cancel`.
+    pub fn current_bookmark_with_cancel(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+        cancel: &CancelToken,
+    ) -> impl Future<Output = Result<String, Error>> + Send + 'static {
         let call = self.config.current_bookmark(account, database);
-        self.lookup(call)
+        self.lookup(call, cancel)
     }
 
     fn lookup<M>(
         &self,
         call: Result<M, Error>,
+        cancel: &CancelToken,
     ) -> impl Future<Output = Result<M::Outcome, Error>> + Send + 'static
     where
         M: Machine + Send + 'static,
         M::Outcome: Send,
     {
-        let this = self.clone();
+        let (this, cancel) = (self.clone(), cancel.clone());
         async move {
             let mut none = AsyncSink::<tokio::io::Sink>::None;
-            this.run(call?, &mut none, &CancelToken::new(), &mut |_: &Event| {})
+            this.run(call?, &mut none, &cancel, &mut |_: &Event| {})
                 .await
         }
     }
@@ -340,8 +388,7 @@ impl Client {
         W: AsyncWrite + Unpin,
         F: FnMut(&Event),
     {
-        let call = self.shutdown.child();
-        cancel.forward_to(&call);
+        let call = self.shutdown.joined(cancel);
         // The response whose head was fed, until `WriteBody` or any other step.
         let mut held: Option<reqwest::Response> = None;
         loop {

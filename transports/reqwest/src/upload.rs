@@ -2,14 +2,13 @@
 //! [`Import`] machine run by the same loop as an export ([`ImportRun`]); an upload streams
 //! the file from `tokio::fs` in buffer-sized chunks (constant memory) while progress is fed.
 
-use crate::{classify, or_cancel, reply_input, to_reqwest, AsyncSink, Client};
+use crate::{classify, or_cancel, reply_input, to_reqwest, AsyncSink, CallFuture, Client};
 use d1_export_core::{
     AccountId, DatabaseId, Event, Import, ImportJob, ImportOutcome, Input, RequestId,
 };
 use d1_export_transport::{
     measure_sql_file, CancelToken, Error, Flow, ImportRun, Runner, UploadCounter,
 };
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -23,36 +22,36 @@ impl Client {
     /// streamed as the upload's body (no `Authorization` on the upload). Events (upload
     /// progress, the service's log lines, retries, completion) go to `on_event`. D1 rolls a
     /// failed import back. Dropping the future stops the upload.
-    pub fn import_from_path<F>(
+    pub fn import_from_path<'a, F>(
         &self,
         account: &AccountId,
         database: &DatabaseId,
         path: impl AsRef<Path>,
         on_event: F,
-    ) -> impl Future<Output = Result<ImportOutcome, Error>> + Send
+    ) -> CallFuture<'a, ImportOutcome>
     where
-        F: FnMut(&Event) + Send,
+        F: FnMut(&Event) + Send + 'a,
     {
         self.import_from_path_with_cancel(account, database, path, &CancelToken::new(), on_event)
     }
 
     /// [`import_from_path`](Self::import_from_path), ended early (with [`Error::Cancelled`])
     /// by cancelling `cancel`, mid-upload included.
-    pub fn import_from_path_with_cancel<F>(
+    pub fn import_from_path_with_cancel<'a, F>(
         &self,
         account: &AccountId,
         database: &DatabaseId,
         path: impl AsRef<Path>,
         cancel: &CancelToken,
         mut on_event: F,
-    ) -> impl Future<Output = Result<ImportOutcome, Error>> + Send
+    ) -> CallFuture<'a, ImportOutcome>
     where
-        F: FnMut(&Event) + Send,
+        F: FnMut(&Event) + Send + 'a,
     {
         let (this, cancel) = (self.clone(), cancel.clone());
         let (account, database) = (account.clone(), database.clone());
         let path: PathBuf = path.as_ref().to_owned();
-        async move {
+        Box::pin(async move {
             let for_measure = path.clone();
             let file = tokio::task::spawn_blocking(move || measure_sql_file(&for_measure))
                 .await
@@ -68,7 +67,7 @@ impl Client {
                 Runner::new(ImportRun::new(import, path.clone())).with_upload_source(Some(&path));
             this.run_with(runner, &mut none, &cancel, &mut on_event)
                 .await
-        }
+        })
     }
 
     /// Sends one upload: `length` bytes of the file at `source` as the body of `request`,

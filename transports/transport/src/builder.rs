@@ -18,7 +18,8 @@ pub trait BuildClient: Sized {
 /// `d1_export_reqwest::Client::builder()`).
 ///
 /// Setters take plain strings and never fail; [`build`](Self::build) checks everything (the
-/// API base, the token) and fails with an [`ErrorKind::Config`](crate::ErrorKind::Config)
+/// API base, the token, and the policies with the core's own
+/// [`Config::validate`](d1_export_core::Config::validate)) and fails with an [`ErrorKind::Config`](crate::ErrorKind::Config)
 /// error. Without [`token`](Self::token) the token comes from `CLOUDFLARE_API_TOKEN`;
 /// without [`api_base`](Self::api_base) the base from `CLOUDFLARE_API_BASE_URL` or the
 /// real API.
@@ -189,6 +190,8 @@ impl<C: BuildClient> ClientBuilder<C> {
         if let Some(ua) = &v.user_agent {
             c.user_agent.clone_from(ua);
         }
+        // The core's own check, here rather than at the first call.
+        c.core.validate()?;
         Ok(c)
     }
 
@@ -241,5 +244,45 @@ mod tests {
         assert_eq!(c.read_timeout, Duration::from_secs(7));
         assert_eq!(c.jitter, JitterSeed::Fixed(3));
         assert_eq!(http, Some(9));
+    }
+
+    #[test]
+    fn build_refuses_inconsistent_policies_with_the_cores_error() {
+        let base = || {
+            ClientBuilder::<Fake>::new()
+                .api_base("https://api.example/client/v4")
+                .token("t")
+        };
+        let zero = RetryPolicy {
+            max_attempts: 0,
+            ..RetryPolicy::default()
+        };
+        let inverted = Pacing {
+            min_interval: Duration::from_secs(10),
+            max_gap: Duration::from_secs(1),
+        };
+        let config = base().config().unwrap();
+        for (bad, core) in [
+            (
+                base().retry(zero).build().unwrap_err(),
+                config.clone().retry(zero),
+            ),
+            (
+                base().pacing(inverted).build().unwrap_err(),
+                config.clone().pacing(inverted),
+            ),
+        ] {
+            assert_eq!(bad.kind(), crate::ErrorKind::Config, "{bad}");
+            // The same error the core gives when a machine is made from these settings.
+            let later = core.export(&d1_export_core::Job {
+                account: d1_export_core::AccountId::new("0123456789abcdef0123456789abcdef")
+                    .unwrap(),
+                database: d1_export_core::DatabaseId::new("0a1b2c3d-0000-4000-8000-00000000abcd")
+                    .unwrap(),
+                options: d1_export_core::DumpOptions::default(),
+            });
+            assert_eq!(bad.to_string(), later.unwrap_err().to_string());
+        }
+        assert!(base().fail_fast().build().is_ok());
     }
 }

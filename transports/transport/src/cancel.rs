@@ -93,6 +93,15 @@ impl CancelToken {
         child
     }
 
+    /// The token of one call under this (client-wide) token: cancelled when this one or
+    /// `call` is, so either a shutdown or the call's own cancel ends it, and a cancel of the
+    /// call never reaches this token or other calls.
+    pub fn joined(&self, call: &CancelToken) -> CancelToken {
+        let joined = self.child();
+        call.forward_to(&joined);
+        joined
+    }
+
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
         self.lock().cancelled

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 /// reach this type only as a [`TransportFailure`](d1_export_core::TransportFailure) class.
 ///
 /// Branch on [`Error::kind`] (and [`Error::status`]) rather than on the variants or the text.
-#[derive(Debug)]
+// `Display` is written below (the detail, then the library's hint); `source()` is derived:
+// the I/O error of `Sink`, nothing for the others, which say everything in their message.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The protocol ended in failure (the API refused, the export failed, retries ran out…).
@@ -290,16 +292,6 @@ impl fmt::Display for Error {
         match self.advice() {
             Some(advice) => write!(f, " (hint: {advice})"),
             None => Ok(()),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            // The other variants say everything in their own message.
-            Self::Sink { source, .. } => Some(source),
-            _ => None,
         }
     }
 }

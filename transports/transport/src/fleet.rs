@@ -4,6 +4,7 @@
 //! the per-database report and the include/exclude globs. A driver only executes the run's
 //! [`FleetStep`]s: requests (many in flight), bodies into per-database sinks, waits.
 
+use crate::cancel::CancelToken;
 use crate::drive::ExportOutcome;
 use crate::error::Error;
 use d1_export_core::wire::DatabaseInfo;
@@ -174,6 +175,81 @@ pub trait FleetHooks {
     }
 }
 
+/// Hooks behind a reference (`export_all(…, &hooks)`, not spawnable) work as the hooks.
+impl<H: FleetHooks + ?Sized> FleetHooks for &H {
+    fn on_event(&self, database: &DatabaseInfo, event: &Event) {
+        (**self).on_event(database, event);
+    }
+    fn previous_bookmark(&self, database: &DatabaseInfo, path: &Path) -> Option<String> {
+        (**self).previous_bookmark(database, path)
+    }
+    fn open_feed(&self, path: &Path) -> Option<Result<crate::Feed, Error>> {
+        (**self).open_feed(path)
+    }
+    fn on_done(&self, report: &DatabaseReport) {
+        (**self).on_done(report);
+    }
+}
+
+/// Shared hooks (an `Arc` kept by the caller to read what they gathered) work as the hooks.
+impl<H: FleetHooks + ?Sized> FleetHooks for std::sync::Arc<H> {
+    fn on_event(&self, database: &DatabaseInfo, event: &Event) {
+        (**self).on_event(database, event);
+    }
+    fn previous_bookmark(&self, database: &DatabaseInfo, path: &Path) -> Option<String> {
+        (**self).previous_bookmark(database, path)
+    }
+    fn open_feed(&self, path: &Path) -> Option<Result<crate::Feed, Error>> {
+        (**self).open_feed(path)
+    }
+    fn on_done(&self, report: &DatabaseReport) {
+        (**self).on_done(report);
+    }
+}
+
+/// Every database of an account, page after page: what both drivers' `list_all_databases`
+/// share. Ask for [`next_page`](Self::next_page) until it is `None`, [`add`](Self::add)ing
+/// each page as it comes.
+#[derive(Debug, Clone)]
+pub struct AllDatabases {
+    per_page: u32,
+    next: Option<u32>,
+    databases: Vec<DatabaseInfo>,
+}
+
+impl AllDatabases {
+    /// A listing in pages of `per_page`, starting at page 1.
+    pub fn new(per_page: u32) -> Self {
+        Self {
+            per_page,
+            next: Some(1),
+            databases: Vec::new(),
+        }
+    }
+
+    /// The page size.
+    pub fn per_page(&self) -> u32 {
+        self.per_page
+    }
+
+    /// The page to fetch next; `None` once the listing is complete.
+    pub fn next_page(&self) -> Option<u32> {
+        self.next
+    }
+
+    /// Takes the page just fetched (the one [`next_page`](Self::next_page) named).
+    pub fn add(&mut self, listing: d1_export_core::lookup::Page) {
+        let Some(page) = self.next else { return };
+        self.next = listing.next_page(page, self.per_page);
+        self.databases.extend(listing.databases);
+    }
+
+    /// The databases listed, in listing order.
+    pub fn into_databases(self) -> Vec<DatabaseInfo> {
+        self.databases
+    }
+}
+
 /// Hooks that do nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHooks;
@@ -276,6 +352,9 @@ pub struct FleetRun {
     aborted: HashMap<TaskKey, Error>,
     steps: VecDeque<FleetStep>,
     over: bool,
+    /// The tokens that cancel the whole run (a call's own, the client's shutdown).
+    cancel: Option<CancelToken>,
+    cancel_fed: bool,
 }
 
 impl FleetRun {
@@ -306,9 +385,25 @@ impl FleetRun {
             aborted: HashMap::new(),
             steps: VecDeque::new(),
             over: false,
+            cancel: None,
+            cancel_fed: false,
         };
         run.list(1)?;
         Ok(run)
+    }
+
+    /// Cancels the run once `token` is cancelled (checked at every [`poll`](Self::poll)); a
+    /// driver wakes its waits on [`cancel_token`](Self::cancel_token). Each cancel of the run
+    /// is fed once.
+    #[must_use]
+    pub fn cancelled_by(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The token given to [`cancelled_by`](Self::cancelled_by), until its cancel was fed.
+    pub fn cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref().filter(|_| !self.cancel_fed)
     }
 
     /// The most I/O jobs in flight at once (a blocking driver's pool size): a request or a
@@ -544,6 +639,10 @@ impl FleetRun {
 
     /// The next thing to do. Events and reports go to `hooks` on the way.
     pub fn poll(&mut self, hooks: &impl FleetHooks) -> FleetStep {
+        if !self.cancel_fed && self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.cancel_fed = true;
+            self.cancel(Instant::now());
+        }
         loop {
             if let Some(step) = self.steps.pop_front() {
                 return step;

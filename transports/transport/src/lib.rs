@@ -58,8 +58,8 @@ pub use drive::{strip_authorization, ExportOutcome, Flow, Runner, Step};
 pub use error::{Error, ErrorKind};
 pub use feed::{Feed, FeedConsumer, FeedMessage, Rewind, Written, ABORT_WAIT};
 pub use fleet::{
-    check_glob, dump_file_name, glob_match, DatabaseReport, DatabaseStatus, FleetHooks,
-    FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
+    check_glob, dump_file_name, glob_match, AllDatabases, DatabaseReport, DatabaseStatus,
+    FleetHooks, FleetOptions, FleetRun, FleetStep, NameFilter, NoHooks,
 };
 pub use output::{
     check_destination, is_part_file_name, parent_dir, remove_temporary_files, write_private,

@@ -6,8 +6,8 @@ use crate::{classify, Client, Worker};
 use d1_export_core::wire::DatabaseInfo;
 use d1_export_core::{AccountId, Input, Outcome, RequestId, TaskKey};
 use d1_export_transport::{
-    strip_authorization, DatabaseReport, Error, ExportOutcome, FleetHooks, FleetOptions, FleetRun,
-    FleetStep, Sink,
+    strip_authorization, AllDatabases, CancelToken, DatabaseReport, Error, ExportOutcome,
+    FleetHooks, FleetOptions, FleetRun, FleetStep, Sink,
 };
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -185,23 +185,30 @@ struct Slot {
 }
 
 impl Client {
-    /// Every database of the account, page after page.
+    /// Every database of the account, page after page (all pages on one I/O thread).
     pub fn list_all_databases(
         &self,
         account: &AccountId,
         per_page: u32,
     ) -> Result<Vec<DatabaseInfo>, Error> {
-        let mut all = Vec::new();
-        let mut page = 1;
-        loop {
-            let listing = self.list_databases(account, page, per_page)?;
-            let next = listing.next_page(page, per_page);
-            all.extend(listing.databases);
-            match next {
-                Some(n) => page = n,
-                None => return Ok(all),
-            }
+        self.list_all_databases_with_cancel(account, per_page, &CancelToken::new())
+    }
+
+    /// [`list_all_databases`](Self::list_all_databases), ended early (with
+    /// [`Error::Cancelled`]) by cancelling `cancel`, whichever page it is on.
+    pub fn list_all_databases_with_cancel(
+        &self,
+        account: &AccountId,
+        per_page: u32,
+        cancel: &CancelToken,
+    ) -> Result<Vec<DatabaseInfo>, Error> {
+        let mut io = self.io();
+        let mut all = AllDatabases::new(per_page);
+        while let Some(page) = all.next_page() {
+            let call = self.config.list_databases(account, page, per_page)?;
+            all.add(self.lookup(call, cancel, &mut io)?);
         }
+        Ok(all.into_databases())
     }
 
     /// Exports every selected database of the account into `dir` as `<name>-<uuid>.sql`, each
@@ -217,21 +224,33 @@ impl Client {
         options: &FleetOptions,
         hooks: &(impl FleetHooks + Sync),
     ) -> Result<Vec<DatabaseReport>, Error> {
+        self.export_all_with_cancel(account, dir, options, &CancelToken::new(), hooks)
+    }
+
+    /// [`export_all`](Self::export_all), ended early by cancelling `cancel` (from another
+    /// thread): every running export ends (its temporary file removed) within a loop turn
+    /// (25 ms), and the reports of what finished come back (the others failed with
+    /// [`Error::Cancelled`]); a cancel during the listing fails the call with
+    /// [`Error::Cancelled`].
+    pub fn export_all_with_cancel(
+        &self,
+        account: &AccountId,
+        dir: &Path,
+        options: &FleetOptions,
+        cancel: &CancelToken,
+        hooks: &(impl FleetHooks + Sync),
+    ) -> Result<Vec<DatabaseReport>, Error> {
         let mut run = FleetRun::new(
             self.config.machine_config(),
             account.clone(),
             dir,
             options.clone(),
             Instant::now(),
-        )?;
+        )?
+        .cancelled_by(self.shutdown.joined(cancel));
         let mut pool = Pool::new(self, run.most_in_flight().min(129));
         let mut slots: HashMap<TaskKey, Slot> = HashMap::new();
-        let mut cancel_fed = false;
         loop {
-            if !cancel_fed && self.shutdown.is_cancelled() {
-                cancel_fed = true;
-                run.cancel(Instant::now());
-            }
             match run.poll(hooks) {
                 FleetStep::Send {
                     key,

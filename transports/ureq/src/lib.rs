@@ -7,15 +7,35 @@
 //! - Sinks: a file path, written atomically ([`Client::export_to_path`]), or any
 //!   [`Write`] ([`Client::export_to_writer`]).
 //! - Events (log lines, parts, retries, download progress) go to a callback as they happen.
-//! - Cancellation, per call: the `*_with_cancel` methods take a [`CancelToken`] that ends
-//!   that call alone, from any thread, within milliseconds in every state — waiting between
-//!   polls, a held long-poll, a connect in progress, a download's head or a stalled body read
-//!   (the HTTP I/O of a call runs on one helper thread per call, so no blocking read holds the
-//!   caller; a request cut off that way finishes or times out on that thread, unseen).
-//!   [`Client::shutdown_token`] ends every call of the client and its clones.
+//! - Cancellation, per call: the `*_with_cancel` methods (exports, imports, lookups,
+//!   listings, fleet runs) take a [`CancelToken`] that ends that call alone, from any thread,
+//!   within milliseconds in every state — waiting between polls, a held long-poll, a connect
+//!   in progress, a download's head or a stalled body read. [`Client::shutdown_token`] ends
+//!   every call of the client and its clones.
+//!
+//! ## Threads
+//!
+//! ureq blocks in its reads, so a call's HTTP I/O runs on a helper thread and the caller's
+//! thread only waits on channels and the cancel token:
+//!
+//! - One helper thread per call (an export, an import, a lookup), started at its first
+//!   request and reused by every request, download and body read of that call; it ends with
+//!   the call. [`Client::list_all_databases`] runs all its pages on one thread. A lookup
+//!   therefore costs one short-lived thread; to make many, reuse a client from a few threads
+//!   rather than expecting a shared pool.
+//! - [`Client::export_all`] runs one loop on the caller's thread and a pool of
+//!   `3 × concurrency + 1` I/O threads (at most 129) for the whole run.
+//! - A cancelled call returns at once, but its helper thread cannot interrupt a blocking
+//!   read: it lingers, detached, until the request in flight finishes or the read (or
+//!   connect) timeout ends it — at most [`ClientConfig::read_timeout`] (90 s by default),
+//!   holding one connection — then exits. Nothing it receives reaches the caller or a file.
+//!   A program cancelling often can shorten that bound with a smaller read timeout (at
+//!   least 60 s: the API holds a long-poll up to ~30 s).
 //! - HTTP/1.1 over rustls, no redirects, no gzip, statuses as responses, a connect and a
 //!   per-read timeout and no total timeout. The download never carries `Authorization`.
-//! - One dependency is enough: the types a caller needs are re-exported here.
+//! - One dependency is enough: every type the API takes or returns is re-exported here, and
+//!   so is [`ureq`] itself (`d1_export_ureq::ureq::Agent::config_builder()`), so an agent
+//!   brought to [`ClientBuilder::http_client`] is always of the matching version.
 //!
 //! ```no_run
 //! use d1_export_ureq::{AccountId, CancelToken, Client, DatabaseId, DumpOptions, ErrorKind, Job};
@@ -47,22 +67,24 @@
 //! run). What the protocol needs is set on every request regardless: statuses as responses
 //! (`http_status_as_error(false)`), no redirects, no `Accept-Encoding`.
 
-use d1_export_core::lookup::Page;
-use d1_export_core::wire::DatabaseInfo;
+pub use d1_export_core::lookup::Page;
+pub use d1_export_core::wire::DatabaseInfo;
 pub use d1_export_core::{
-    AccountId, Compatibility, Contents, DatabaseId, DumpOptions, Event, Job, JobGonePolicy, Pacing,
-    RetryPolicy,
+    AccountId, Compatibility, Contents, DatabaseId, DownloadPolicy, DumpOptions, Event, Hint,
+    ImportOutcome, Job, JobGonePolicy, Pacing, RateBudget, RetryPolicy, SetupError,
 };
 use d1_export_core::{Input, Machine, RequestId, TransportFailure};
 use d1_export_transport::{classify_io, BuildClient, Flow, Runner, Sink, Step};
 pub use d1_export_transport::{
-    CancelToken, ClientBuilder, ClientConfig, Error, ErrorKind, ExportOutcome, FleetOptions,
-    JitterSeed,
+    CancelToken, ClientBuilder, ClientConfig, DatabaseReport, DatabaseStatus, Error, ErrorKind,
+    ExportOutcome, Feed, FleetHooks, FleetOptions, JitterSeed, NoHooks, Written,
 };
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
+/// The HTTP client crate this driver is built on, for [`ClientBuilder::http_client`].
+pub use ureq;
 
 mod fleet;
 mod upload;
@@ -203,14 +225,14 @@ impl Client {
         Ok(outcome)
     }
 
-    /// Exports `job` into a [`Feed`](d1_export_transport::Feed) (a compressing or uploading
+    /// Exports `job` into a [`Feed`] (a compressing or uploading
     /// destination, see the `d1-export-sinks` crate) and commits it once the core verified the
     /// dump whole; a download the core restarts from byte 0 restarts the feed. The outcome's
     /// `written` describes the file as the destination wrote it.
     pub fn export_to_feed(
         &self,
         job: &Job,
-        feed: d1_export_transport::Feed,
+        feed: Feed,
         cancel: &CancelToken,
         mut on_event: impl FnMut(&Event),
     ) -> Result<ExportOutcome, Error> {
@@ -227,8 +249,19 @@ impl Client {
         account: &AccountId,
         name_or_id: &str,
     ) -> Result<DatabaseInfo, Error> {
+        self.find_database_with_cancel(account, name_or_id, &CancelToken::new())
+    }
+
+    /// [`find_database`](Self::find_database), ended early (with [`Error::Cancelled`]) by
+    /// cancelling `cancel`, mid-request or mid-back-off.
+    pub fn find_database_with_cancel(
+        &self,
+        account: &AccountId,
+        name_or_id: &str,
+        cancel: &CancelToken,
+    ) -> Result<DatabaseInfo, Error> {
         let call = self.config.find_database(account, name_or_id)?;
-        self.lookup(call)
+        self.lookup(call, cancel, &mut self.io())
     }
 
     /// One page of the account's databases (`page` from 1), with the core's retries.
@@ -238,8 +271,19 @@ impl Client {
         page: u32,
         per_page: u32,
     ) -> Result<Page, Error> {
+        self.list_databases_with_cancel(account, page, per_page, &CancelToken::new())
+    }
+
+    /// [`list_databases`](Self::list_databases), ended early by cancelling `cancel`.
+    pub fn list_databases_with_cancel(
+        &self,
+        account: &AccountId,
+        page: u32,
+        per_page: u32,
+        cancel: &CancelToken,
+    ) -> Result<Page, Error> {
         let call = self.config.list_databases(account, page, per_page)?;
-        self.lookup(call)
+        self.lookup(call, cancel, &mut self.io())
     }
 
     /// The database's current time-travel bookmark (`GET …/time_travel/bookmark`), with the
@@ -249,13 +293,34 @@ impl Client {
         account: &AccountId,
         database: &DatabaseId,
     ) -> Result<String, Error> {
-        let call = self.config.current_bookmark(account, database)?;
-        self.lookup(call)
+        self.current_bookmark_with_cancel(account, database, &CancelToken::new())
     }
 
-    fn lookup<M: Machine>(&self, call: M) -> Result<M::Outcome, Error> {
+    /// [`current_bookmark`](Self::current_bookmark), ended early by cancelling `cancel`.
+    pub fn current_bookmark_with_cancel(
+        &self,
+        account: &AccountId,
+        database: &DatabaseId,
+        cancel: &CancelToken,
+    ) -> Result<String, Error> {
+        let call = self.config.current_bookmark(account, database)?;
+        self.lookup(call, cancel, &mut self.io())
+    }
+
+    /// A call's I/O thread (started at its first request).
+    fn io(&self) -> Io {
+        Io::new(self.agent.clone(), self.config.buffer_size)
+    }
+
+    /// Runs a lookup on `io`'s thread (several lookups of one call share it).
+    fn lookup<M: Machine>(
+        &self,
+        call: M,
+        cancel: &CancelToken,
+        io: &mut Io,
+    ) -> Result<M::Outcome, Error> {
         let mut none = Sink::<io::Sink>::None;
-        self.run(call, &mut none, &CancelToken::new(), &mut |_| {})
+        self.run_on(io, Runner::new(call), &mut none, cancel, &mut |_| {})
     }
 
     /// The one driving loop, for every machine: the [`Runner`] decides, this does the I/O.
@@ -272,14 +337,24 @@ impl Client {
     /// [`run`](Self::run) with a runner set up (an import's file to upload).
     fn run_with<M: Machine, W: Write>(
         &self,
+        runner: Runner<M>,
+        sink: &mut Sink<W>,
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<M::Outcome, Error> {
+        self.run_on(&mut self.io(), runner, sink, cancel, on_event)
+    }
+
+    /// [`run_with`](Self::run_with) on a given I/O thread.
+    fn run_on<M: Machine, W: Write>(
+        &self,
+        io: &mut Io,
         mut runner: Runner<M>,
         sink: &mut Sink<W>,
         cancel: &CancelToken,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<M::Outcome, Error> {
-        let call = self.shutdown.child();
-        cancel.forward_to(&call);
-        let mut io = Io::new(self.agent.clone(), self.config.buffer_size);
+        let call = self.shutdown.joined(cancel);
         loop {
             match runner.next(call.is_cancelled())? {
                 Step::Event(event) => on_event(&event),
