@@ -26,7 +26,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The output the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,33 @@ pub fn watch(cancel: CancelToken) {
 
 fn cancelled() -> bool {
     CANCEL.get().is_some_and(CancelToken::is_cancelled)
+}
+
+/// Runs `work` on `conn`; a cancel meanwhile interrupts the statement SQLite is running (a
+/// long `CREATE INDEX`, the integrity check), so Ctrl-C ends every step within moments.
+fn interruptible<T>(conn: &Connection, work: impl FnOnce() -> T) -> T {
+    let Some(cancel) = CANCEL.get() else {
+        return work();
+    };
+    let handle = conn.get_interrupt_handle();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if cancel.wait_timeout(Duration::from_millis(50)) {
+                    handle.interrupt();
+                    break;
+                }
+            }
+        });
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn interrupted() -> Failure {
+    Failure::new(Code::Interrupted, "interrupted")
 }
 
 /// Temporary files beside the output (or the fleet's download), removed on drop, and by the
@@ -395,15 +424,15 @@ fn finish(
             let file =
                 create_private(&sql_path).map_err(|e| output_failed("create", &sql_path, e))?;
             let mut writer = Hashing::new(BufWriter::with_capacity(1 << 20, file));
-            let report = write_importable(&conn, &mut writer, &mut |_| !cancelled()).map_err(
-                |e| match e {
-                    d1_dump::ImportableError::Cancelled => {
-                        Failure::new(Code::Interrupted, "interrupted")
-                    }
-                    d1_dump::ImportableError::Io(e) => output_failed("write", &sql_path, e),
-                    e => verification_failed(format!("the dump cannot be made importable: {e}")),
-                },
-            )?;
+            let report = interruptible(&conn, || {
+                write_importable(&conn, &mut writer, &mut |_| !cancelled())
+            })
+            .map_err(|e| match e {
+                d1_dump::ImportableError::Cancelled => interrupted(),
+                _ if cancelled() => interrupted(),
+                d1_dump::ImportableError::Io(e) => output_failed("write", &sql_path, e),
+                e => verification_failed(format!("the dump cannot be made importable: {e}")),
+            })?;
             let (inner, bytes, sha256) = writer.finish();
             let file = inner
                 .into_inner()
@@ -444,22 +473,24 @@ fn load_and_verify(
     let conn = create_scratch(scratch).map_err(|e| output_failed("create", scratch, e))?;
     let file = File::open(dump).map_err(|e| output_failed("read", dump, e))?;
     let mut next_tenth = 1;
-    let loaded = load_dump(
-        &conn,
-        BufReader::with_capacity(1 << 20, file),
-        LoadMode::Sqlite,
-        &mut |read| {
-            if let Some(tenth) = read.saturating_mul(10).checked_div(total) {
-                if tenth >= next_tenth && tenth < 10 {
-                    reporter.line(&format!("loaded {}% of the dump", tenth * 10));
-                    next_tenth = tenth + 1;
+    let loaded = interruptible(&conn, || {
+        load_dump(
+            &conn,
+            BufReader::with_capacity(1 << 20, file),
+            LoadMode::Sqlite,
+            &mut |read| {
+                if let Some(tenth) = read.saturating_mul(10).checked_div(total) {
+                    if tenth >= next_tenth && tenth < 10 {
+                        reporter.line(&format!("loaded {}% of the dump", tenth * 10));
+                        next_tenth = tenth + 1;
+                    }
                 }
-            }
-            !cancelled()
-        },
-    )
+                !cancelled()
+            },
+        )
+    })
     .map_err(|e| match e.kind {
-        LoadErrorKind::Cancelled => Failure::new(Code::Interrupted, "interrupted"),
+        LoadErrorKind::Cancelled | LoadErrorKind::Interrupted => interrupted(),
         _ => verification_failed(format!("the dump does not load: {e}")),
     })?;
     // A dump that wrote the schema directly (sqlite3 .dump's virtual tables) is read back
@@ -470,8 +501,10 @@ fn load_and_verify(
     } else {
         conn
     };
-    let v =
-        verify(&conn).map_err(|e| verification_failed(format!("checking the loaded dump: {e}")))?;
+    let v = interruptible(&conn, || verify(&conn)).map_err(|e| match e {
+        d1_dump::load::VerifyError::Interrupted => interrupted(),
+        e => verification_failed(format!("checking the loaded dump: {e}")),
+    })?;
     if !v.is_ok() {
         return Err(verification_failed(format!(
             "PRAGMA integrity_check: {}",

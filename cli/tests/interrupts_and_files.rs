@@ -355,6 +355,7 @@ fn a_signal_while_the_dump_is_verified_leaves_nothing_behind() {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
         for (i, name) in signals.iter().enumerate() {
             if i > 0 {
                 std::thread::sleep(Duration::from_millis(50));
@@ -362,7 +363,10 @@ fn a_signal_while_the_dump_is_verified_leaves_nothing_behind() {
             signal(&child, name);
         }
         let o = child.wait_with_output().expect("wait");
+        let took = sent.elapsed();
         let what = format!("{driver} / {signals:?}");
+        println!("signal to exit while verifying, {what}: {took:?}");
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
         assert_eq!(
             o.status.code(),
             Some(130),

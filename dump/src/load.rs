@@ -76,35 +76,45 @@ impl At {
     }
 }
 
-/// Why a load failed.
-#[derive(Debug)]
+/// Why a load failed. Its `Display` is the reason alone; [`LoadError`] adds where.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
     /// Reading the dump failed.
+    #[error("reading the dump failed: {0}")]
     Io(io::Error),
     /// SQLite refused the statement (or preparing the connection or its transaction).
+    #[error("{0}")]
     Sqlite(rusqlite::Error),
     /// The final commit failed (under [`LoadMode::D1`]: deferred foreign key violations).
+    #[error("{0}")]
     Commit(rusqlite::Error),
     /// The statement is not valid UTF-8.
+    #[error("the statement is not valid UTF-8")]
     NotUtf8,
     /// The statement is longer than the loader holds.
+    #[error("the statement is too long ({bytes} bytes)")]
     TooLong {
         /// Its length in bytes.
         bytes: u64,
     },
     /// The dump rolls back (`sqlite3 .dump` writes `ROLLBACK; -- due to errors` when it
     /// could not read the database).
+    #[error("the dump rolls back (it was written after errors)")]
     Rollback,
     /// D1 would refuse the statement ([`LoadMode::D1`] only).
+    #[error("D1 would refuse it: {0}")]
     Refused(Rule),
     /// The caller asked to stop (its `progress` returned false).
+    #[error("cancelled")]
     Cancelled,
     /// The load was interrupted through the connection's
     /// [`InterruptHandle`](rusqlite::InterruptHandle).
+    #[error("interrupted")]
     Interrupted,
     /// The statement holds more than one statement of SQL (where the splitter and SQLite
     /// disagree, which no honest dump does).
+    #[error("it holds more than one statement (the dump is malformed)")]
     MultipleStatements,
 }
 
@@ -124,7 +134,10 @@ impl LoadErrorKind {
 }
 
 /// A failed load: what went wrong and at which statement (none for the final commit).
-#[derive(Debug)]
+///
+/// `Display` says it all, SQLite's or the reader's own message included, so it has no
+/// [`source`](std::error::Error::source) to repeat; [`kind`](Self::kind) holds the error.
+#[derive(Debug, thiserror::Error)]
 pub struct LoadError {
     /// The statement that failed, if one did.
     pub at: Option<At>,
@@ -134,21 +147,7 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.kind {
-            LoadErrorKind::Io(e) => format!("reading the dump failed: {e}"),
-            LoadErrorKind::Sqlite(e) | LoadErrorKind::Commit(e) => e.to_string(),
-            LoadErrorKind::NotUtf8 => "the statement is not valid UTF-8".into(),
-            LoadErrorKind::TooLong { bytes } => {
-                format!("the statement is too long ({bytes} bytes)")
-            }
-            LoadErrorKind::Rollback => "the dump rolls back (it was written after errors)".into(),
-            LoadErrorKind::Refused(rule) => format!("D1 would refuse it: {rule}"),
-            LoadErrorKind::Cancelled => "cancelled".into(),
-            LoadErrorKind::Interrupted => "interrupted".into(),
-            LoadErrorKind::MultipleStatements => {
-                "it holds more than one statement (the dump is malformed)".into()
-            }
-        };
+        let what = &self.kind;
         match &self.at {
             Some(at) => write!(
                 f,
@@ -158,17 +157,7 @@ impl fmt::Display for LoadError {
             None if matches!(self.kind, LoadErrorKind::Commit(_)) => {
                 write!(f, "the dump failed at its end (commit): {what}")
             }
-            None => f.write_str(&what),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            LoadErrorKind::Io(e) => Some(e),
-            LoadErrorKind::Sqlite(e) | LoadErrorKind::Commit(e) => Some(e),
-            _ => None,
+            None => write!(f, "{what}"),
         }
     }
 }
