@@ -267,6 +267,7 @@ impl View {
     }
 
     fn line(&self, text: &str) {
+        let text = crate::text::clean(text);
         match (&self.bar, self.style) {
             (_, Style::Quiet) => {}
             (Some(bar), Style::Terminal) => bar.println(text),

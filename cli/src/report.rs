@@ -67,8 +67,10 @@ impl Reporter {
         }
     }
 
-    /// Prints a line (above the bar on a terminal).
+    /// Prints a line (above the bar on a terminal), its control characters replaced: lines
+    /// carry names and text from the service.
     pub fn line(&self, text: &str) {
+        let text = crate::text::clean(text);
         match (&self.bar, self.style) {
             (_, Style::Quiet) => {}
             (Some(bar), Style::Terminal) => bar.println(text),

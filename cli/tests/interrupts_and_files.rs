@@ -50,6 +50,18 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
+/// Sends `signals` to `child`, 50 ms apart; returns when the first went.
+fn send_signals(child: &Child, signals: &[&str]) -> Instant {
+    let sent = Instant::now();
+    for (i, name) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal(child, name);
+    }
+    sent
+}
+
 /// What a state needs: an API base (and the emulator behind it), and a way to know it is
 /// reached.
 struct State {
@@ -164,13 +176,7 @@ fn interrupt(state: &State, driver: &str, out: &Path, signals: &[&str]) -> Durat
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(400));
-    let sent = Instant::now();
-    for (i, name) in signals.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        signal(&child, name);
-    }
+    let sent = send_signals(&child, signals);
     let o = child.wait_with_output().expect("wait");
     let took = sent.elapsed();
     let what = format!("{} / {driver} / {signals:?}", state.name);
@@ -302,15 +308,20 @@ fn text_from_the_service_reaches_stderr_without_control_characters() {
             .database_name(DB, hostile),
     )
     .expect("emu");
-    for driver in DRIVERS {
-        let out = dir.path().join(format!("all-{driver}"));
+    // --verify: the restore-ready steps name the database too.
+    for (driver, flags) in DRIVERS
+        .iter()
+        .flat_map(|d| [(*d, &[][..]), (*d, &["--verify"])])
+    {
+        let out = dir.path().join(format!("all-{driver}-{}", flags.len()));
         let mut c = command(&emulator.base_url(), emulator.token());
         c.args(["--all", "--output-dir"])
             .arg(&out)
-            .args(["--driver", driver, "-vv"]);
+            .args(["--driver", driver, "-vv"])
+            .args(flags);
         let o = c.output().expect("run");
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "{driver}: {stderr}");
+        assert_eq!(o.status.code(), Some(0), "{driver} {flags:?}: {stderr}");
         assert!(
             stderr.contains("evil"),
             "{driver}: the name is not shown: {stderr}"
@@ -355,13 +366,7 @@ fn a_signal_while_the_dump_is_verified_leaves_nothing_behind() {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(100));
-        let sent = Instant::now();
-        for (i, name) in signals.iter().enumerate() {
-            if i > 0 {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            signal(&child, name);
-        }
+        let sent = send_signals(&child, signals);
         let o = child.wait_with_output().expect("wait");
         let took = sent.elapsed();
         let what = format!("{driver} / {signals:?}");
